@@ -1,0 +1,39 @@
+"""Where the embedded cluster keeps its build cache and its running state."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pytest_podnet.localcluster.versions import KUBERNETES_VERSION
+
+
+def cache_root() -> Path:
+    """Root of the build cache: ``$PODNET_CACHE_DIR`` or ``~/.cache/pytest-podnet``."""
+    override = os.environ.get("PODNET_CACHE_DIR")
+    return Path(override) if override else Path.home() / ".cache" / "pytest-podnet"
+
+
+def bin_dir() -> Path:
+    """Built upstream binaries for the pinned release."""
+    return cache_root() / KUBERNETES_VERSION / "bin"
+
+
+def images_dir() -> Path:
+    """Image archives (pause, agnhost) for the pinned release."""
+    return cache_root() / KUBERNETES_VERSION / "images"
+
+
+def state_dir() -> Path:
+    """Persistent state of the running cluster: PKI, kubeconfigs, etcd data, node roots."""
+    return Path(os.environ.get("PODNET_STATE_DIR", "/var/lib/pytest-podnet/cluster"))
+
+
+def run_dir() -> Path:
+    """Volatile runtime files: sockets, pid files."""
+    return Path(os.environ.get("PODNET_RUN_DIR", "/run/pytest-podnet"))
+
+
+def admin_kubeconfig() -> Path:
+    """Kubeconfig with cluster-admin rights on the local cluster."""
+    return state_dir() / "admin.kubeconfig"

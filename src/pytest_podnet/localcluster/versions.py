@@ -1,0 +1,25 @@
+"""The one place that pins what the embedded cluster is built from."""
+
+from __future__ import annotations
+
+#: Upstream release built from the Go module proxy. v1.36 is the newest minor on the proxy; its
+#: kubelet still falls back to its own cgroup driver when Debian's containerd 1.6 lacks the
+#: RuntimeConfig CRI call (v1.37 removes that fallback).
+KUBERNETES_VERSION = "v1.36.3"
+#: Commit date of the release tag, used as the reproducible build date in version ldflags.
+KUBERNETES_BUILD_DATE = "2026-07-22T18:07:38Z"
+
+#: Tags named by test/utils/image/manifest.go of the pinned release.
+AGNHOST_IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.63.0"
+PAUSE_IMAGE = "registry.k8s.io/pause:3.10.2"
+
+#: Binaries built from k8s.io/kubernetes in one `go build`, by output name.
+COMPONENT_PACKAGES = {
+    "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
+    "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
+    "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
+    "kubelet": "k8s.io/kubernetes/cmd/kubelet",
+    "kube-proxy": "k8s.io/kubernetes/cmd/kube-proxy",
+    "kubectl": "k8s.io/kubernetes/cmd/kubectl",
+    "agnhost": "k8s.io/kubernetes/test/images/agnhost",
+}
