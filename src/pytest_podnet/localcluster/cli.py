@@ -1,0 +1,116 @@
+"""``podnet cluster ...``: build, install, up, down, status, kubeconfig, fault."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+from pytest_podnet.localcluster import paths
+
+#: Debian packages the cluster runs on (binaries of Kubernetes itself are built, not installed).
+APT_PACKAGES = (
+    "containerd",
+    "runc",
+    "containernetworking-plugins",
+    "etcd-server",
+    "iptables",
+    "conntrack",
+    "iproute2",
+    "util-linux",
+    "netcat-openbsd",
+    "busybox-static",
+    "curl",
+    "bash",
+    "gcc",
+    "libc6-dev",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="podnet cluster",
+        description="The embedded local Kubernetes cluster (root, no Docker).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser(
+        "install", help="apt-get install the runtime packages (containerd, runc, CNI, etcd)"
+    )
+    build = sub.add_parser("build", help="build the pinned Kubernetes components and images")
+    build.add_argument("--force", action="store_true", help="rebuild even if cached")
+    up = sub.add_parser(
+        "up", help="start (or reuse) the cluster and wait until every node runs a Pod"
+    )
+    up.add_argument("--nodes", type=int, default=2, help="number of nodes (default 2)")
+    sub.add_parser("down", help="stop the cluster and remove every trace of it")
+    sub.add_parser("status", help="report every component and node")
+    sub.add_parser("kubeconfig", help="print the admin kubeconfig path")
+    fault = sub.add_parser("fault", help="inject or remove a named, reversible fault")
+    fault.add_argument("action", choices=("add", "remove", "list"))
+    fault.add_argument("name", nargs="?")
+    fault.add_argument("--node", default=None, help="node to fault (default: the last node)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Imported late: `podnet cluster kubeconfig` must work without the heavier modules.
+    from pytest_podnet.localcluster import build, cluster, images
+
+    try:
+        if args.command == "install":
+            return install()
+        if args.command == "build":
+            build.build(force=args.force)
+            images.build_images(force=args.force)
+            return 0
+        if args.command == "up":
+            kubeconfig = cluster.up(args.nodes)
+            print(f"export KUBECONFIG={kubeconfig}")
+            print(f"# then: {paths.bin_dir() / 'kubectl'} get nodes -o wide")
+            print(f"# or:   pytest --podnet --podnet-kubeconfig={kubeconfig} suites/")
+            return 0
+        if args.command == "down":
+            cluster.down()
+            return 0
+        if args.command == "status":
+            return print_status(cluster.status())
+        if args.command == "kubeconfig":
+            print(paths.admin_kubeconfig())
+            return 0
+        if args.command == "fault":
+            from pytest_podnet.localcluster import faults
+
+            return faults.main(args.action, args.name, args.node)
+    except (cluster.ClusterError, build.BuildError, images.ImageBuildError) as error:
+        print(f"podnet cluster {args.command}: {error}", file=sys.stderr)
+        return 1
+    return 2
+
+
+def install() -> int:
+    """Install the runtime packages with apt-get (root)."""
+    env_update = subprocess.run(["apt-get", "update", "-qq"], check=False)
+    if env_update.returncode:
+        return env_update.returncode
+    return subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *APT_PACKAGES],
+        env={"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        check=False,
+    ).returncode
+
+
+def print_status(status: object) -> int:
+    from pytest_podnet.localcluster.cluster import Status
+
+    assert isinstance(status, Status)
+    print(f"cluster: {'running' if status.running else 'not running'}")
+    for name, alive in status.daemons.items():
+        print(f"  {name:32} {'up' if alive else 'DOWN'}")
+    print(f"safety routes: {', '.join(status.safety_routes) or 'none'}")
+    print(f"guard chain drops: {status.guard_drops}")
+    if status.nodes:
+        print(status.nodes.rstrip())
+    if status.running:
+        print(f"kubeconfig: {status.kubeconfig}")
+    return 0 if status.running else 3

@@ -1,0 +1,346 @@
+"""Bring the embedded cluster up, report on it, and take it down leaving nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
+
+from pytest_podnet.localcluster import build, controlplane, images, network, node, paths, procs
+from pytest_podnet.localcluster.topology import GUARDED_RANGES, Node, Topology
+from pytest_podnet.localcluster.versions import AGNHOST_IMAGE
+
+#: The API server answers /readyz within seconds of etcd; 90 s covers a cold start on 2 busy cores.
+APISERVER_READY = 90.0
+#: A kubelet registers its Node within seconds of containerd answering.
+NODE_REGISTERED = 60.0
+#: The controller-manager allocates a Pod CIDR right after registration.
+POD_CIDR_ALLOCATED = 60.0
+#: Node Ready needs the CNI config plus the first status update (2 s period).
+NODE_READY = 90.0
+#: A smoke Pod per node: sandbox + container start from a local image.
+SMOKE_POD_READY = 120.0
+SMOKE_NAMESPACE = "podnet-system"
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not be started or stopped; the message says what and where to look."""
+
+
+def topology_file() -> Path:
+    return paths.state_dir() / "topology.json"
+
+
+def current_topology() -> Topology | None:
+    if not topology_file().exists():
+        return None
+    return Topology(json.loads(topology_file().read_text())["nodes"])
+
+
+def log(message: str) -> None:
+    print(f"podnet: {message}", file=sys.stderr, flush=True)
+
+
+def preflight() -> None:
+    """Fail early, with the fix, when this machine cannot run the cluster."""
+    if os.geteuid() != 0:
+        raise ClusterError("the local cluster needs root (network namespaces, mounts, cgroups)")
+    missing = [
+        tool
+        for tool in ("containerd", "runc", "ctr", "etcd", "iptables", "nsenter", "unshare", "ip")
+        if shutil.which(tool) is None
+    ]
+    missing += [p for p in node.CNI_PLUGINS if not (node.SYSTEM_CNI_BIN / p).exists()]
+    if missing:
+        raise ClusterError(
+            f"missing {', '.join(missing)}: run `podnet cluster install` (apt packages containerd,"
+            " runc, containernetworking-plugins, etcd-server, iptables, conntrack)"
+        )
+
+
+def up(node_count: int = 2) -> Path:
+    """Start (or reuse) the cluster; return the admin kubeconfig once every node runs a Pod."""
+    preflight()
+    existing = current_topology()
+    if existing is not None and existing.node_count != node_count and is_running():
+        raise ClusterError(
+            f"a {existing.node_count}-node cluster is running; `podnet cluster down` first"
+        )
+    topology = Topology(node_count)
+    started = time.monotonic()
+    # Safety first: nothing starts before the Pod and Service ranges are unreachable from the host.
+    network.install_safety_routes()
+    network.install_guard_chain()
+    paths.state_dir().mkdir(parents=True, exist_ok=True)
+    topology_file().write_text(json.dumps({"nodes": node_count}))
+    network.save_sysctls()
+    bins = build.build()
+    archives = images.build_images()
+    network.ensure_bridge()
+    controlplane.ensure_credentials(topology)
+    controlplane.start_etcd()
+    controlplane.start_apiserver()
+    wait_apiserver()
+    controlplane.start_controller_manager()
+    controlplane.start_scheduler()
+    for n in topology.nodes:
+        network.ensure_node_netns(n)
+        node.ensure_cgroups(n)
+        node.ensure_cni_bin(n)
+        node.start_containerd(n)
+    for n in topology.nodes:
+        wait_containerd(n)
+        images.import_images(node.socket(n), archives)
+        node.start_kubelet(n)
+        node.start_kube_proxy(n)
+    cidrs = {n.name: wait_pod_cidr(n) for n in topology.nodes}
+    for n in topology.nodes:
+        node.write_cni_config(n, cidrs[n.name])
+    network.set_pod_routes(list(topology.nodes), cidrs)
+    wait_nodes_ready(topology)
+    smoke_pods(topology)
+    log(f"cluster up in {time.monotonic() - started:.1f}s ({node_count} nodes, binaries {bins})")
+    return paths.admin_kubeconfig()
+
+
+def ensure_up(nodes: int = 2) -> tuple[Path, bool]:
+    """Reuse a running cluster or start one; True in the second slot if this call started it."""
+    if is_running():
+        return paths.admin_kubeconfig(), False
+    return up(nodes), True
+
+
+def is_running() -> bool:
+    topology = current_topology()
+    if topology is None:
+        return False
+    names = [*controlplane.CONTROL_PLANE]
+    for n in topology.nodes:
+        names += node.daemon_names(n)
+    return all((d := procs.find(name)) is not None and d.alive for name in names)
+
+
+def kubectl(*args: str, timeout: float = 60.0) -> str:
+    result = subprocess.run(
+        controlplane.kubectl(*args), capture_output=True, text=True, timeout=timeout
+    )
+    if result.returncode != 0:
+        raise ClusterError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _not_ready(value: object) -> bool:
+    return value is False
+
+
+def wait_apiserver() -> None:
+    @retry(
+        retry=retry_if_result(_not_ready),
+        wait=wait_fixed(0.5),
+        stop=stop_after_delay(APISERVER_READY),
+        retry_error_callback=lambda state: False,
+    )
+    def ready() -> bool:
+        result = subprocess.run(
+            controlplane.kubectl("get", "--raw", "/readyz"), capture_output=True, text=True
+        )
+        return result.returncode == 0 and result.stdout.strip() == "ok"
+
+    if not ready():
+        raise ClusterError(
+            f"timed out after {APISERVER_READY:.0f}s [APISERVER_READY] waiting for /readyz;"
+            f" see {procs.log_dir() / 'kube-apiserver.log'} and {procs.log_dir() / 'etcd.log'}"
+        )
+
+
+def wait_containerd(n: Node) -> None:
+    @retry(
+        retry=retry_if_result(_not_ready),
+        wait=wait_fixed(0.2),
+        stop=stop_after_delay(30),
+        retry_error_callback=lambda state: False,
+    )
+    def ready() -> bool:
+        return (
+            subprocess.run(
+                ["ctr", "--address", str(node.socket(n)), "version"], capture_output=True
+            ).returncode
+            == 0
+        )
+
+    if not ready():
+        raise ClusterError(
+            f"containerd of {n.name} did not answer;"
+            f" see {procs.log_dir() / (n.name + '-containerd.log')}"
+        )
+
+
+def wait_pod_cidr(n: Node) -> str:
+    """The Pod CIDR the controller-manager allocated to ``n`` (watch-based via kubectl wait)."""
+    kubectl(
+        "wait",
+        "--for=create",
+        f"node/{n.name}",
+        f"--timeout={NODE_REGISTERED:.0f}s",
+        timeout=NODE_REGISTERED + 10,
+    )
+    kubectl(
+        "wait",
+        "--for=jsonpath={.spec.podCIDR}",
+        f"node/{n.name}",
+        f"--timeout={POD_CIDR_ALLOCATED:.0f}s",
+        timeout=POD_CIDR_ALLOCATED + 10,
+    )
+    return kubectl("get", f"node/{n.name}", "-o", "jsonpath={.spec.podCIDR}").strip()
+
+
+def wait_nodes_ready(topology: Topology) -> None:
+    names = [f"node/{n.name}" for n in topology.nodes]
+    kubectl(
+        "wait",
+        "--for=condition=Ready",
+        *names,
+        f"--timeout={NODE_READY:.0f}s",
+        timeout=NODE_READY + 10,
+    )
+
+
+def smoke_pods(topology: Topology) -> None:
+    """One Pod pinned to every node must reach Ready before `up` returns."""
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SMOKE_NAMESPACE}},
+            *[
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {
+                        "name": f"smoke-{n.name}",
+                        "namespace": SMOKE_NAMESPACE,
+                        "labels": {"app.kubernetes.io/managed-by": "podnet-cluster"},
+                    },
+                    "spec": {
+                        "nodeName": n.name,
+                        "terminationGracePeriodSeconds": 0,
+                        "containers": [
+                            {"name": "pause", "image": AGNHOST_IMAGE, "args": ["pause"]}
+                        ],
+                    },
+                }
+                for n in topology.nodes
+            ],
+        ],
+    }
+    subprocess.run(
+        controlplane.kubectl("apply", "-f", "-"),
+        input=json.dumps(manifest),
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    pods = [f"pod/smoke-{n.name}" for n in topology.nodes]
+    kubectl(
+        "wait",
+        "-n",
+        SMOKE_NAMESPACE,
+        "--for=condition=Ready",
+        *pods,
+        f"--timeout={SMOKE_POD_READY:.0f}s",
+        timeout=SMOKE_POD_READY + 10,
+    )
+    kubectl("delete", "-n", SMOKE_NAMESPACE, *pods, "--wait=false")
+
+
+def down() -> None:
+    """Stop everything and remove every trace: processes, namespaces, links, mounts, rules."""
+    topology = current_topology() or Topology(0)
+    nodes = list(topology.nodes) or _nodes_from_netns()
+    for n in nodes:
+        for name in reversed(node.daemon_names(n)):
+            procs.stop(name)
+        _kill_shims(n)
+        node.remove_cgroups(n)
+        network.remove_node_mountns(n)
+        network.remove_node_netns(n)
+    for name in reversed(controlplane.CONTROL_PLANE):
+        procs.stop(name)
+    network.remove_mount_ns_holder()
+    network.remove_bridge()
+    network.remove_guard_chain()
+    network.remove_safety_routes()
+    network.restore_sysctls()
+    shutil.rmtree(paths.run_dir(), ignore_errors=True)
+    shutil.rmtree(paths.state_dir(), ignore_errors=True)
+
+
+def _nodes_from_netns() -> list[Node]:
+    netns = Path("/run/netns")
+    if not netns.exists():
+        return []
+    return [
+        Node(int(p.name.rsplit("-", 1)[1]))
+        for p in netns.iterdir()
+        if p.name.startswith("podnet-node-") and p.name.rsplit("-", 1)[1].isdigit()
+    ]
+
+
+def _kill_shims(n: Node) -> None:
+    """containerd shims outlive containerd; find them by the socket they were started for."""
+    marker = str(node.socket(n)).encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"containerd-shim" in cmdline and marker in cmdline:
+            procs.kill_pid(int(proc.name), grace=5)
+
+
+@dataclass
+class Status:
+    running: bool
+    kubeconfig: Path
+    daemons: dict[str, bool] = field(default_factory=dict)
+    nodes: str = ""
+    guard_drops: int = 0
+    safety_routes: list[str] = field(default_factory=list)
+
+
+def status() -> Status:
+    topology = current_topology()
+    daemons: dict[str, bool] = {}
+    if topology is not None:
+        for name in [
+            *controlplane.CONTROL_PLANE,
+            *[d for n in topology.nodes for d in node.daemon_names(n)],
+        ]:
+            found = procs.find(name)
+            daemons[name] = found is not None and found.alive
+    nodes = ""
+    if daemons.get("kube-apiserver"):
+        try:
+            nodes = kubectl("get", "nodes", "-o", "wide", timeout=10)
+        except (ClusterError, subprocess.TimeoutExpired) as error:
+            nodes = f"(could not list nodes: {error})"
+    routes = subprocess.run(
+        ["ip", "route", "show", "type", "unreachable"], capture_output=True, text=True
+    ).stdout.split("\n")
+    return Status(
+        running=bool(daemons) and all(daemons.values()),
+        kubeconfig=paths.admin_kubeconfig(),
+        daemons=daemons,
+        nodes=nodes,
+        guard_drops=network.guard_drops(),
+        safety_routes=[r for r in routes if any(c in r for c in GUARDED_RANGES)],
+    )

@@ -1,0 +1,213 @@
+"""Host and node networking: safety routes, the bridge, node namespaces, and their removal.
+
+Safety comes first: before the bridge or any node exists, the host namespace gets `unreachable`
+routes for the Pod and Service ranges, so no packet for a Pod IP (live, dead or never assigned)
+can be routed off this machine. A guard chain in the host's OUTPUT and FORWARD drops and counts
+cluster-range packets that would leave by any interface but loopback and the cluster bridge;
+its counters are the cheap proof that nothing leaked. Node namespaces get no default route.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from pathlib import Path
+
+from pytest_podnet.localcluster import paths
+from pytest_podnet.localcluster.procs import run
+from pytest_podnet.localcluster.topology import (
+    BRIDGE,
+    BRIDGE_ADDRESS,
+    BRIDGE_NETWORK,
+    GUARDED_RANGES,
+    Node,
+)
+
+GUARD_CHAIN = "PODNET-GUARD"
+#: Kernel settings the kubelet rewrites globally; saved before `up`, restored by `down`.
+KUBELET_SYSCTLS = ("vm.overcommit_memory", "kernel.panic", "kernel.panic_on_oops")
+
+
+def _ip(*args: str, netns: str | None = None, check: bool = True) -> str:
+    return run(["ip", *args], netns=netns, check=check)
+
+
+def install_safety_routes() -> None:
+    """`unreachable` routes for the Pod and Service ranges in the host namespace (idempotent)."""
+    for cidr in GUARDED_RANGES:
+        _ip("route", "replace", "unreachable", cidr)
+
+
+def remove_safety_routes() -> None:
+    for cidr in GUARDED_RANGES:
+        _ip("route", "del", "unreachable", cidr, check=False)
+
+
+def install_guard_chain() -> None:
+    """Drop and count cluster-range packets leaving the host by any other interface."""
+    if subprocess.run(["iptables", "-w", "-L", GUARD_CHAIN, "-n"], capture_output=True).returncode:
+        run(["iptables", "-w", "-N", GUARD_CHAIN])
+        run(["iptables", "-w", "-A", GUARD_CHAIN, "-o", "lo", "-j", "RETURN"])
+        run(["iptables", "-w", "-A", GUARD_CHAIN, "-o", BRIDGE, "-j", "RETURN"])
+        for cidr in (*GUARDED_RANGES, str(BRIDGE_NETWORK)):
+            run(["iptables", "-w", "-A", GUARD_CHAIN, "-d", cidr, "-j", "DROP"])
+            run(["iptables", "-w", "-A", GUARD_CHAIN, "-s", cidr, "-j", "DROP"])
+    for hook in ("OUTPUT", "FORWARD"):
+        if subprocess.run(
+            ["iptables", "-w", "-C", hook, "-j", GUARD_CHAIN], capture_output=True
+        ).returncode:
+            run(["iptables", "-w", "-I", hook, "1", "-j", GUARD_CHAIN])
+
+
+def guard_drops() -> int:
+    """Packets the guard chain dropped so far (0 means nothing tried to leave)."""
+    out = subprocess.run(
+        ["iptables", "-w", "-L", GUARD_CHAIN, "-n", "-v", "-x"], capture_output=True, text=True
+    )
+    if out.returncode:
+        return 0
+    return sum(
+        int(line.split()[0])
+        for line in out.stdout.splitlines()[2:]
+        if line.split() and "DROP" in line.split()[2:3]
+    )
+
+
+def remove_guard_chain() -> None:
+    for hook in ("OUTPUT", "FORWARD"):
+        while not subprocess.run(
+            ["iptables", "-w", "-D", hook, "-j", GUARD_CHAIN], capture_output=True
+        ).returncode:
+            pass
+    subprocess.run(["iptables", "-w", "-F", GUARD_CHAIN], capture_output=True)
+    subprocess.run(["iptables", "-w", "-X", GUARD_CHAIN], capture_output=True)
+
+
+def ensure_bridge() -> None:
+    """The host bridge the control plane binds to and every node's veth joins."""
+    if not Path(f"/sys/class/net/{BRIDGE}").exists():
+        _ip("link", "add", BRIDGE, "type", "bridge")
+    _ip("addr", "replace", f"{BRIDGE_ADDRESS}/{BRIDGE_NETWORK.prefixlen}", "dev", BRIDGE)
+    _ip("link", "set", BRIDGE, "up")
+
+
+def remove_bridge() -> None:
+    _ip("link", "del", BRIDGE, check=False)
+
+
+def ensure_node_netns(node: Node) -> None:
+    """A network namespace on the bridge, with forwarding on inside and no default route."""
+    if not Path(f"/run/netns/{node.netns}").exists():
+        _ip("netns", "add", node.netns)
+    if not Path(f"/sys/class/net/{node.host_veth}").exists():
+        _ip(
+            "link",
+            "add",
+            node.host_veth,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            node.netns,
+        )
+    _ip("link", "set", node.host_veth, "master", BRIDGE, "up")
+    _ip("link", "set", "lo", "up", netns=node.netns)
+    _ip("addr", "replace", f"{node.ip}/{BRIDGE_NETWORK.prefixlen}", "dev", "eth0", netns=node.netns)
+    _ip("link", "set", "eth0", "up", netns=node.netns)
+    for setting in ("net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0"):
+        run(["sysctl", "-qw", setting], netns=node.netns)
+    with contextlib.suppress(subprocess.CalledProcessError):
+        # iptables must see bridged Pod traffic (kube-proxy hairpin); not per-netns on every kernel.
+        run(["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1"], netns=node.netns)
+
+
+def set_pod_routes(nodes: list[Node], pod_cidrs: dict[str, str]) -> None:
+    """In every node, a route to each other node's Pod CIDR via that node: no NAT, no default."""
+    for node in nodes:
+        for other in nodes:
+            if other.name != node.name and other.name in pod_cidrs:
+                _ip("route", "replace", pod_cidrs[other.name], "via", other.ip, netns=node.netns)
+
+
+def remove_node_netns(node: Node) -> None:
+    _ip("link", "del", node.host_veth, check=False)
+    _ip("netns", "del", node.netns, check=False)
+
+
+def mount_ns_dir() -> Path:
+    return paths.run_dir() / "mnt"
+
+
+def mount_ns_path(node: Node) -> Path:
+    return mount_ns_dir() / node.name
+
+
+def node_root(node: Node) -> Path:
+    return paths.state_dir() / "nodes" / node.name
+
+
+#: Directories the kubelet and containerd hard-code; each node sees its own copy.
+PRIVATE_DIRS = ("/var/lib/kubelet", "/var/log", "/var/lib/cni", "/run/containerd", "/run/netns")
+
+
+def ensure_node_mountns(node: Node) -> Path:
+    """A persistent mount namespace for the node's daemons, with private hard-coded dirs.
+
+    The kubelet garbage-collects Pod log directories it does not know under /var/log/pods, i.e. the
+    other kubelet's; containerd and kubelet share the node's view of volumes and rootfs mounts.
+    """
+    holder = mount_ns_dir()
+    holder.mkdir(parents=True, exist_ok=True)
+    if not _is_mountpoint(holder):
+        run(["mount", "--bind", str(holder), str(holder)])
+        run(["mount", "--make-private", str(holder)])
+    target = mount_ns_path(node)
+    if target.exists() and _is_mountpoint(target):
+        return target
+    target.touch()
+    root = node_root(node)
+    binds: list[str] = []
+    for directory in PRIVATE_DIRS:
+        private = root / "private" / directory.strip("/").replace("/", "_")
+        private.mkdir(parents=True, exist_ok=True)
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        binds.append(f"mount --bind {private} {directory}")
+    script = "mount --make-rprivate / && " + " && ".join(binds)
+    run(["unshare", f"--mount={target}", "--propagation", "private", "sh", "-c", script])
+    return target
+
+
+def remove_node_mountns(node: Node) -> None:
+    target = mount_ns_path(node)
+    if target.exists():
+        subprocess.run(["umount", "-l", str(target)], capture_output=True)
+        target.unlink(missing_ok=True)
+
+
+def remove_mount_ns_holder() -> None:
+    holder = mount_ns_dir()
+    if holder.exists() and _is_mountpoint(holder):
+        subprocess.run(["umount", str(holder)], capture_output=True)
+
+
+def _is_mountpoint(path: Path) -> bool:
+    return subprocess.run(["mountpoint", "-q", str(path)]).returncode == 0
+
+
+def save_sysctls() -> None:
+    saved = paths.state_dir() / "host-sysctls"
+    if saved.exists():
+        return
+    values = [f"{key}={run(['sysctl', '-n', key]).strip()}" for key in KUBELET_SYSCTLS]
+    saved.write_text("\n".join(values) + "\n")
+
+
+def restore_sysctls() -> None:
+    saved = paths.state_dir() / "host-sysctls"
+    if not saved.exists():
+        return
+    for line in saved.read_text().split():
+        run(["sysctl", "-qw", line], check=False)
+    saved.unlink()

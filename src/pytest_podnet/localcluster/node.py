@@ -1,0 +1,274 @@
+"""One node: its containerd, kubelet and kube-proxy, CNI config and cgroups.
+
+Each node's daemons share the node's network namespace and a persistent mount namespace (see
+``network.ensure_node_mountns``). Configuration lives under the node's root in the state dir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import yaml
+
+from pytest_podnet.localcluster import paths, procs
+from pytest_podnet.localcluster.network import ensure_node_mountns, node_root
+from pytest_podnet.localcluster.topology import POD_CIDR, Node
+from pytest_podnet.localcluster.versions import PAUSE_IMAGE
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+#: Debian's containernetworking-plugins install here.
+SYSTEM_CNI_BIN = Path("/usr/lib/cni")
+CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap")
+
+
+def socket(node: Node) -> Path:
+    return paths.run_dir() / node.name / "containerd.sock"
+
+
+def cni_bin_dir(node: Node) -> Path:
+    """Per-node plugin directory (links to Debian's plugins) so a fault can swap one node's IPAM."""
+    return node_root(node) / "cni-bin"
+
+
+def cni_conf_dir(node: Node) -> Path:
+    return node_root(node) / "cni-conf"
+
+
+def cgroup_name(node: Node) -> str:
+    return f"podnet-{node.name}"
+
+
+def hierarchies() -> list[Path]:
+    """Mounted cgroup v1 hierarchies (cpu and cpuacct are separate mounts on this kind of VM)."""
+    return sorted(p for p in CGROUP_ROOT.iterdir() if p.is_dir() and (p / "cgroup.procs").exists())
+
+
+def ensure_cgroups(node: Node) -> None:
+    """Pre-create the node's cgroup root in every hierarchy (the kubelet expects it to exist)."""
+    for hierarchy in hierarchies():
+        group = hierarchy / cgroup_name(node)
+        group.mkdir(exist_ok=True)
+        if hierarchy.name == "cpuset":
+            for setting in ("cpuset.cpus", "cpuset.mems"):
+                (group / setting).write_text((hierarchy / setting).read_text())
+
+
+def remove_cgroups(node: Node) -> None:
+    """Kill what is left in the node's cgroups and remove them, deepest first."""
+    for hierarchy in hierarchies():
+        group = hierarchy / cgroup_name(node)
+        if not group.exists():
+            continue
+        for path in sorted(group.rglob("cgroup.procs"), key=lambda p: -len(p.parts)):
+            for pid in path.read_text().split():
+                procs.kill_pid(int(pid), grace=2)
+        for directory in sorted(
+            (p for p in group.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)
+        ):
+            directory.rmdir()
+        group.rmdir()
+
+
+def write_containerd_config(node: Node) -> Path:
+    root = node_root(node)
+    state = paths.run_dir() / node.name / "containerd-state"
+    config = f"""version = 2
+root = "{root / "containerd"}"
+state = "{state}"
+oom_score = 0
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
+
+[grpc]
+  address = "{socket(node)}"
+
+[ttrpc]
+  address = "{socket(node)}.ttrpc"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{root / "opt"}"
+
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{PAUSE_IMAGE}"
+  # This VM's capability bounding set lacks CAP_SYS_RESOURCE: runc cannot lower oom_score_adj.
+  restrict_oom_score_adj = true
+  enable_selinux = false
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{cni_bin_dir(node)}"
+    conf_dir = "{cni_conf_dir(node)}"
+"""
+    path = root / "containerd.toml"
+    path.write_text(config)
+    return path
+
+
+def ensure_cni_bin(node: Node) -> None:
+    directory = cni_bin_dir(node)
+    directory.mkdir(parents=True, exist_ok=True)
+    for plugin in CNI_PLUGINS:
+        link = directory / plugin
+        if not link.exists() and not link.is_symlink():
+            link.symlink_to(SYSTEM_CNI_BIN / plugin)
+
+
+def write_cni_config(node: Node, pod_cidr: str) -> Path:
+    """Bridge + host-local for the node's Pod CIDR; no ipMasq: Pod traffic keeps its source IP."""
+    conf_dir = cni_conf_dir(node)
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    config = {
+        "cniVersion": "0.4.0",
+        "name": "podnet",
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": "cni0",
+                "isGateway": True,
+                "ipMasq": False,
+                "hairpinMode": True,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": pod_cidr}]],
+                    "routes": [{"dst": "0.0.0.0/0"}],
+                    "dataDir": str(node_root(node) / "ipam"),
+                },
+            },
+            {"type": "portmap", "capabilities": {"portMappings": True}},
+        ],
+    }
+    path = conf_dir / "10-podnet.conflist"
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(config, indent=2))
+    os.replace(temporary, path)
+    return path
+
+
+def write_kubelet_config(node: Node) -> Path:
+    root = node_root(node)
+    resolv = root / "resolv.conf"
+    # Pods must never reach the machine's own resolver; the cluster has no DNS service.
+    resolv.write_text("nameserver 127.0.0.1\noptions ndots:1\n")
+    pki_dir = paths.state_dir() / "pki"
+    config = {
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        "address": node.ip,
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": False},
+            "x509": {"clientCAFile": str(pki_dir / "ca.crt")},
+        },
+        "authorization": {"mode": "AlwaysAllow"},
+        "cgroupDriver": "cgroupfs",
+        "cgroupRoot": f"/{cgroup_name(node)}",
+        "cgroupsPerQOS": True,
+        "failCgroupV1": False,
+        "failSwapOn": False,
+        # Without CAP_SYS_RESOURCE the kubelet cannot lower its own score.
+        "oomScoreAdj": 0,
+        "resolvConf": str(resolv),
+        "containerRuntimeEndpoint": f"unix://{socket(node)}",
+        # Images cannot be pulled again here: never garbage-collect them, never evict for disk.
+        "imageGCHighThresholdPercent": 100,
+        "imageGCLowThresholdPercent": 99,
+        "evictionHard": {
+            "memory.available": "100Mi",
+            "nodefs.available": "1%",
+            "imagefs.available": "1%",
+            "nodefs.inodesFree": "1%",
+        },
+        "serializeImagePulls": False,
+        "maxPods": 60,
+        "nodeStatusUpdateFrequency": "2s",
+        "syncFrequency": "10s",
+        "fileCheckFrequency": "5s",
+        "healthzBindAddress": "127.0.0.1",
+        "readOnlyPort": 0,
+        "rotateCertificates": False,
+        "serverTLSBootstrap": False,
+        "localStorageCapacityIsolation": False,
+    }
+    path = root / "kubelet.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def write_kube_proxy_config(node: Node) -> Path:
+    config = {
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+        "kind": "KubeProxyConfiguration",
+        "mode": "iptables",
+        "clusterCIDR": POD_CIDR,
+        "hostnameOverride": node.name,
+        "bindAddress": node.ip,
+        "healthzBindAddress": "127.0.0.1:10256",
+        "metricsBindAddress": "127.0.0.1:10249",
+        "clientConnection": {"kubeconfig": str(paths.state_dir() / "kube-proxy.kubeconfig")},
+        "oomScoreAdj": 0,
+        # Leave the host's global conntrack settings alone.
+        "conntrack": {
+            "maxPerCore": 0,
+            "min": 0,
+            "tcpEstablishedTimeout": "0s",
+            "tcpCloseWaitTimeout": "0s",
+        },
+        "iptables": {"syncPeriod": "30s", "minSyncPeriod": "0s"},
+    }
+    path = node_root(node) / "kube-proxy.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def start_containerd(node: Node) -> None:
+    mountns = ensure_node_mountns(node)
+    config = write_containerd_config(node)
+    socket(node).parent.mkdir(parents=True, exist_ok=True)
+    procs.start(
+        f"{node.name}-containerd",
+        [shutil.which("containerd") or "containerd", "--config", str(config)],
+        netns=node.netns,
+        mountns=mountns,
+    )
+
+
+def start_kubelet(node: Node) -> None:
+    config = write_kubelet_config(node)
+    root = node_root(node)
+    procs.start(
+        f"{node.name}-kubelet",
+        [
+            str(paths.bin_dir() / "kubelet"),
+            f"--config={config}",
+            f"--kubeconfig={paths.state_dir() / f'kubelet-{node.name}.kubeconfig'}",
+            f"--hostname-override={node.name}",
+            f"--node-ip={node.ip}",
+            f"--root-dir={root / 'kubelet'}",
+            f"--cert-dir={root / 'kubelet-pki'}",
+            "--v=1",
+        ],
+        netns=node.netns,
+        mountns=ensure_node_mountns(node),
+    )
+
+
+def start_kube_proxy(node: Node) -> None:
+    config = write_kube_proxy_config(node)
+    procs.start(
+        f"{node.name}-kube-proxy",
+        [str(paths.bin_dir() / "kube-proxy"), f"--config={config}", "--v=1"],
+        netns=node.netns,
+        mountns=ensure_node_mountns(node),
+    )
+
+
+def daemon_names(node: Node) -> tuple[str, str, str]:
+    return (f"{node.name}-containerd", f"{node.name}-kubelet", f"{node.name}-kube-proxy")

@@ -1,0 +1,151 @@
+"""Start, find and stop the cluster's daemons, which outlive the command that started them.
+
+Each daemon gets a pid file (pid + executable path, so a recycled pid is never killed) and a log
+file. Node daemons are entered into their node's network and mount namespaces with ``nsenter``:
+``ip netns exec`` would create a fresh mount namespace and remount /sys, hiding the cgroup mounts.
+Waiting for a process to exit uses a pidfd, so stopping is event-driven, not a polling loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_podnet.localcluster import paths
+
+#: How long a daemon gets to exit after SIGTERM before SIGKILL (kubelet and containerd drain fast).
+STOP_GRACE = 10.0
+
+
+@dataclass(frozen=True)
+class Daemon:
+    """A running (or recorded) daemon."""
+
+    name: str
+    pid: int
+    executable: str
+    log: Path
+
+    @property
+    def alive(self) -> bool:
+        try:
+            return (
+                os.readlink(f"/proc/{self.pid}/exe").removesuffix(" (deleted)") == self.executable
+            )
+        except OSError:
+            return False
+
+
+def pid_dir() -> Path:
+    return paths.run_dir() / "pids"
+
+
+def log_dir() -> Path:
+    return paths.state_dir() / "logs"
+
+
+def start(
+    name: str,
+    argv: list[str],
+    *,
+    netns: str | None = None,
+    mountns: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Daemon:
+    """Start ``argv`` detached (own session), logging to ``logs/<name>.log``; reuse if running."""
+    existing = find(name)
+    if existing is not None and existing.alive:
+        return existing
+    pid_dir().mkdir(parents=True, exist_ok=True)
+    log_dir().mkdir(parents=True, exist_ok=True)
+    log = log_dir() / f"{name}.log"
+    command = list(argv)
+    if netns or mountns:
+        enter = ["nsenter"]
+        if netns:
+            enter.append(f"--net=/run/netns/{netns}")
+        if mountns:
+            enter.append(f"--mount={mountns}")
+        command = [*enter, "--", *argv]
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
+    executable = os.path.realpath(argv[0])
+    daemon = Daemon(name, process.pid, executable, log)
+    (pid_dir() / f"{name}.json").write_text(
+        json.dumps({"pid": process.pid, "executable": executable, "log": str(log)})
+    )
+    return daemon
+
+
+def find(name: str) -> Daemon | None:
+    """The recorded daemon ``name``, alive or not; None if never started."""
+    record = pid_dir() / f"{name}.json"
+    if not record.exists():
+        return None
+    data = json.loads(record.read_text())
+    return Daemon(name, int(data["pid"]), data["executable"], Path(data["log"]))
+
+
+def recorded() -> list[Daemon]:
+    """Every daemon with a pid file, in start order."""
+    if not pid_dir().exists():
+        return []
+    records = sorted(pid_dir().glob("*.json"), key=lambda p: p.stat().st_mtime)
+    return [d for d in (find(r.stem) for r in records) if d is not None]
+
+
+def wait_exit(pid: int, timeout: float) -> bool:
+    """Block until ``pid`` exits or ``timeout`` passes; True if it exited."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        return bool(ready)
+    finally:
+        os.close(fd)
+
+
+def stop(name: str, *, grace: float = STOP_GRACE) -> None:
+    """SIGTERM, then SIGKILL after ``grace``; forget the pid file."""
+    daemon = find(name)
+    if daemon is None:
+        return
+    kill_pid(daemon.pid, daemon.executable, grace=grace)
+    (pid_dir() / f"{name}.json").unlink(missing_ok=True)
+
+
+def kill_pid(pid: int, executable: str | None = None, *, grace: float = STOP_GRACE) -> None:
+    """Stop one process, checking its executable first when known (pids get reused)."""
+    if executable is not None and not Daemon("", pid, executable, Path()).alive:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        if not wait_exit(pid, grace):
+            os.kill(pid, signal.SIGKILL)
+            wait_exit(pid, grace)
+
+
+def run(argv: list[str], *, netns: str | None = None, check: bool = True) -> str:
+    """Run a short command (optionally inside a node's network namespace) and return stdout."""
+    command = ["nsenter", f"--net=/run/netns/{netns}", "--", *argv] if netns else argv
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if check and result.returncode != 0:
+        raise subprocess.CalledProcessError(
+            result.returncode, command, result.stdout, result.stderr
+        )
+    return result.stdout

@@ -1,0 +1,57 @@
+"""Addresses and names of the embedded cluster, derived from the node count alone."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+BRIDGE = "podnet0"
+BRIDGE_NETWORK = ipaddress.ip_network("172.30.0.0/24")
+BRIDGE_ADDRESS = "172.30.0.1"
+POD_CIDR = "10.244.0.0/16"
+SERVICE_CIDR = "10.96.0.0/16"
+API_PORT = 6443
+ETCD_CLIENT_PORT = 12379
+ETCD_PEER_PORT = 12380
+CONTEXT = "podnet-local"
+#: Ranges that must never leave the machine: the host gets `unreachable` routes for these.
+GUARDED_RANGES = (POD_CIDR, SERVICE_CIDR)
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node: a network namespace named like the Kubernetes Node, on the host bridge."""
+
+    index: int
+
+    @property
+    def name(self) -> str:
+        return f"podnet-node-{self.index}"
+
+    @property
+    def netns(self) -> str:
+        return self.name
+
+    @property
+    def ip(self) -> str:
+        return str(BRIDGE_NETWORK.network_address + 10 + self.index)
+
+    @property
+    def host_veth(self) -> str:
+        """Host end of the node's veth (interface names are limited to 15 characters)."""
+        return f"pn-node{self.index}"
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The whole cluster layout for ``node_count`` nodes."""
+
+    node_count: int
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        return tuple(Node(i) for i in range(1, self.node_count + 1))
+
+    @property
+    def server(self) -> str:
+        return f"https://{BRIDGE_ADDRESS}:{API_PORT}"
