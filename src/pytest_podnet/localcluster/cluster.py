@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -80,7 +81,7 @@ def up(node_count: int = 2) -> Path:
     network.install_guard_chain()
     paths.state_dir().mkdir(parents=True, exist_ok=True)
     topology_file().write_text(json.dumps({"nodes": node_count}))
-    network.save_sysctls()
+    network.save_host_state()
     bins = build.build()
     archives = images.build_images()
     network.ensure_bridge()
@@ -277,9 +278,13 @@ def down() -> None:
     network.remove_bridge()
     network.remove_guard_chain()
     network.remove_safety_routes()
-    network.restore_sysctls()
+    network.restore_host_state()
     shutil.rmtree(paths.run_dir(), ignore_errors=True)
     shutil.rmtree(paths.state_dir(), ignore_errors=True)
+    for parent in (paths.state_dir().parent, paths.run_dir().parent):
+        with contextlib.suppress(OSError):
+            if parent.name == "pytest-podnet":
+                parent.rmdir()
 
 
 def _nodes_from_netns() -> list[Node]:

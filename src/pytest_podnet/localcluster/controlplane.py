@@ -120,6 +120,8 @@ def start_apiserver() -> None:
             f"--service-account-key-file={cert('sa', 'pub')}",
             f"--service-account-signing-key-file={cert('sa', 'key')}",
             "--service-account-issuer=https://kubernetes.default.svc",
+            # Dial kubelets by IP: a hostname lookup would ask the machine's own resolver.
+            "--kubelet-preferred-address-types=InternalIP",
             "--authorization-mode=Node,RBAC",
             "--enable-admission-plugins=NodeRestriction",
             "--allow-privileged=true",

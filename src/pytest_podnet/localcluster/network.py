@@ -10,6 +10,7 @@ its counters are the cheap proof that nothing leaked. Node namespaces get no def
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 from pathlib import Path
 
@@ -196,18 +197,32 @@ def _is_mountpoint(path: Path) -> bool:
     return subprocess.run(["mountpoint", "-q", str(path)]).returncode == 0
 
 
-def save_sysctls() -> None:
-    saved = paths.state_dir() / "host-sysctls"
+def save_host_state() -> None:
+    """Record what `up` changes on the host (kubelet sysctls, /run/netns) so `down` restores it."""
+    saved = paths.state_dir() / "host-state.json"
     if saved.exists():
         return
-    values = [f"{key}={run(['sysctl', '-n', key]).strip()}" for key in KUBELET_SYSCTLS]
-    saved.write_text("\n".join(values) + "\n")
+    netns = Path("/run/netns")
+    state = {
+        "sysctls": {key: run(["sysctl", "-n", key]).strip() for key in KUBELET_SYSCTLS},
+        "run_netns_existed": netns.exists(),
+        "run_netns_mounted": netns.exists() and _is_mountpoint(netns),
+    }
+    saved.write_text(json.dumps(state))
 
 
-def restore_sysctls() -> None:
-    saved = paths.state_dir() / "host-sysctls"
+def restore_host_state() -> None:
+    saved = paths.state_dir() / "host-state.json"
     if not saved.exists():
         return
-    for line in saved.read_text().split():
-        run(["sysctl", "-qw", line], check=False)
+    state = json.loads(saved.read_text())
+    for key, value in state["sysctls"].items():
+        run(["sysctl", "-qw", f"{key}={value}"], check=False)
+    netns = Path("/run/netns")
+    # `ip netns add` turns /run/netns into a mount point on first use and never undoes it.
+    if netns.exists() and not any(netns.iterdir()):
+        if not state["run_netns_mounted"] and _is_mountpoint(netns):
+            subprocess.run(["umount", str(netns)], capture_output=True)
+        if not state["run_netns_existed"]:
+            netns.rmdir()
     saved.unlink()

@@ -1,0 +1,92 @@
+"""What the cluster can leave on the host, read in one snapshot.
+
+`podnet cluster down` must return the host to the snapshot taken before `up`; the lifecycle test
+compares the two, and `down` reports any difference it finds after cleaning up.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from pytest_podnet.localcluster import network, paths
+from pytest_podnet.localcluster.node import hierarchies
+
+#: Marks in a process's command line or cgroup that tie it to the cluster.
+PROCESS_MARKS = ("/pytest-podnet/", "podnet-podnet-node-")
+
+
+@dataclass(frozen=True)
+class Footprint:
+    netns: frozenset[str]
+    links: frozenset[str]
+    routes: frozenset[str]
+    mounts: frozenset[str]
+    iptables: tuple[str, ...]
+    processes: frozenset[str]
+    cgroups: frozenset[str]
+    sysctls: tuple[str, ...]
+    directories: frozenset[str]
+
+    def differences(self, other: Footprint) -> dict[str, tuple[list[str], list[str]]]:
+        """Per aspect: (present only in self, present only in other)."""
+        diff: dict[str, tuple[list[str], list[str]]] = {}
+        for field in fields(self):
+            mine, theirs = set(getattr(self, field.name)), set(getattr(other, field.name))
+            if mine != theirs:
+                diff[field.name] = (sorted(mine - theirs), sorted(theirs - mine))
+        return diff
+
+
+def _lines(*command: str) -> list[str]:
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    return [line.strip() for line in result.stdout.splitlines() if line.strip()]
+
+
+def _iptables() -> tuple[str, ...]:
+    rules = []
+    for line in _lines("iptables-save"):
+        if line.startswith("#"):
+            continue
+        rules.append(re.sub(r"\[\d+:\d+\]", "", line).strip())
+    return tuple(rules)
+
+
+def _processes() -> frozenset[str]:
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cgroup = (proc / "cgroup").read_text()
+        except OSError:
+            continue
+        if any(mark in cmdline or mark in cgroup for mark in PROCESS_MARKS):
+            found.add(f"{proc.name} {cmdline.strip()[:120]}")
+    return frozenset(found)
+
+
+def snapshot() -> Footprint:
+    """Read every host aspect the cluster touches."""
+    return Footprint(
+        netns=frozenset(_lines("ip", "netns", "list")),
+        links=frozenset(
+            line.split(":")[1].split("@")[0].strip() for line in _lines("ip", "-o", "link")
+        ),
+        routes=frozenset(_lines("ip", "route", "show", "table", "all")),
+        mounts=frozenset(
+            line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        ),
+        iptables=_iptables(),
+        processes=_processes(),
+        cgroups=frozenset(str(group) for h in hierarchies() for group in h.glob("podnet-*")),
+        sysctls=tuple(
+            f"{k}={v}" for k in network.KUBELET_SYSCTLS for v in _lines("sysctl", "-n", k)
+        ),
+        directories=frozenset(
+            str(p) for p in (paths.state_dir(), paths.run_dir(), Path("/run/netns")) if p.exists()
+        ),
+    )
