@@ -1,0 +1,374 @@
+"""Probes: "from Pod A, call B" with typed outcomes, batched into one exec per source Pod.
+
+A batch is one ``bash`` script run by one exec in the source Pod. It calls every target (in
+parallel, at most ``PARALLEL`` at a time): ``curl`` for HTTP ``/clientip`` or ``/hostname`` on
+netexec's port, OpenBSD ``nc -u`` for the UDP ``clientip`` / ``hostname`` commands, and prints one
+parseable line per probe. An N x N matrix thus costs N execs, not N².
+
+A probe is retried only while its answer is inconclusive (a reset or empty HTTP reply, no UDP
+datagram back): a wrong answer is an answer, and retrying it until it turns right would hide the
+very fault a check exists to catch. The one exception is asked for explicitly: ``converge_within``
+keeps calling until the target is reachable or that many seconds pass, and reports how long it took
+(for "Service programmed in the dataplane" waits and convergence timings).
+
+Outcomes:
+
+- ``REACHABLE``: the target answered (``seen_ip`` / ``seen_hostname`` say what it saw or is).
+- ``REFUSED``: the network said no at once: TCP RST or ICMP port unreachable (nothing listens), or
+  ICMP host/network unreachable (no host has that address).
+- ``TIMED_OUT``: no answer within the per-attempt timeout (for UDP: after every attempt).
+- ``ERROR``: anything else (e.g. an empty reply every time); ``detail`` has the tool's message.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from pytest_podnet import kube, waits, workloads
+from pytest_podnet.kube import PodInfo, ServiceInfo
+
+REACHABLE: Final = "reachable"
+REFUSED: Final = "refused"
+TIMED_OUT: Final = "timed-out"
+ERROR: Final = "error"
+OUTCOMES: Final = (REACHABLE, REFUSED, TIMED_OUT, ERROR)
+
+HTTP: Final = "http"
+UDP: Final = "udp"
+CLIENTIP: Final = "clientip"
+HOSTNAME: Final = "hostname"
+
+#: Attempts per probe while the answer is inconclusive.
+ATTEMPTS: Final = 3
+#: Probes one batch runs at once: enough for a node-pair matrix, few enough for a small Pod.
+PARALLEL: Final = 16
+#: curl exit codes that say the exchange broke half-way, not that the target refused or is silent:
+#: 16 HTTP/2 framing, 18 partial file, 52 empty reply, 55 send failure, 56 receive failure (reset).
+_CURL_INCONCLUSIVE: Final = frozenset({16, 18, 52, 55, 56})
+_CURL_TIMEOUT: Final = 28
+_MARK: Final = "@@podnet"
+
+# One line per probe: MARK index attempts exit-code elapsed-µs output-with-newlines-flattened.
+# Inconclusive answers are retried here, in the Pod, so a batch stays one exec.
+_SCRIPT: Final = r"""
+set -u
+T=$1 A=$2 C=$3 P=$4; shift 4
+D=/tmp/podnet; [ -d "$D" ] && [ -w "$D" ] || D=${TMPDIR:-/tmp}
+now() { local t=${EPOCHREALTIME/./}; echo "${t#0}"; }
+pause() { read -rt "$1" _ <> <(:) || :; }
+inconclusive() {  # proto rc output
+  if [ "$1" = http ]; then
+    case $2 in 16|18|52|55|56) return 0;; 0) [ -z "$3" ]; return;; esac
+    return 1
+  fi
+  [ "$2" = 0 ] && [ -z "$3" ]
+}
+probe() {  # index proto ip port request
+  local start attempt=0 out rc host began err="$D/.probe-$$-$1" line
+  start=$(now)
+  while :; do
+    attempt=$((attempt + 1))
+    began=$(now)
+    if [ "$2" = http ]; then
+      case $3 in *:*) host="[$3]";; *) host=$3;; esac
+      out=$(curl -sS -v -g --max-time "$T" "http://$host:$4/$5" 2>"$err"); rc=$?
+      if [ "$rc" != 0 ]; then
+        out=""
+        while IFS= read -r line; do
+          case $line in "* "*|curl:*) out="$out${out:+ | }${line#\* }";; esac
+        done < "$err"
+      fi
+      rm -f "$err"
+    else
+      out=$(printf '%s\n' "$5" | nc -u -w "$T" "$3" "$4" 2>&1); rc=$?
+      # OpenBSD nc ends at once, silently, when ICMP says port or host unreachable; a target that
+      # stays silent keeps it waiting the full -w timeout.
+      if [ "$rc" = 0 ] && [ -z "$out" ] \
+         && [ $(( $(now) - began )) -lt $(( T * 1000000 - 500000 )) ]; then
+        rc=111; out="nc: connection refused (ended at once without a reply: ICMP unreachable)"
+      fi
+    fi
+    if [ "$C" != 0 ]; then
+      { [ "$rc" = 0 ] && [ -n "$out" ]; } && break
+      [ $(( $(now) - start )) -ge $(( C * 1000000 )) ] && break
+      pause 0.2
+    else
+      inconclusive "$2" "$rc" "$out" || break
+      [ "$attempt" -ge "$A" ] && break
+    fi
+  done
+  out=${out//$'\r'/}
+  printf '%s %s %s %s %s %s\n' "@@podnet" "$1" "$attempt" "$rc" $(( $(now) - start )) \
+    "${out//$'\n'/ | }"
+}
+running=0
+while [ $# -ge 5 ]; do
+  probe "$1" "$2" "$3" "$4" "$5" &
+  shift 5
+  running=$((running + 1))
+  if [ "$running" -ge "$P" ]; then wait -n; running=$((running - 1)); fi
+done
+wait
+"""
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One call to make: ``protocol`` to ``ip:port`` asking ``request``; ``ref`` names the
+    target for messages (``pod/ns/name``, ``svc/ns/name`` or the bare IP)."""
+
+    ip: str
+    port: int
+    protocol: str = HTTP
+    request: str = CLIENTIP
+    ref: str = ""
+
+    @property
+    def address(self) -> str:
+        return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What one probe from ``source`` to ``target`` found."""
+
+    source: str
+    target: str
+    protocol: str
+    outcome: str
+    seen_ip: str | None
+    seen_hostname: str | None
+    detail: str
+    target_ref: str = ""
+    source_ip: str | None = None
+    source_node: str | None = None
+    request: str = CLIENTIP
+    attempts: int = 1
+    elapsed: float = 0.0
+
+    def __str__(self) -> str:
+        seen = self.seen_ip or self.seen_hostname
+        return (
+            f"{self.source} -> {self.target_ref or self.target} ({self.target}, "
+            f"{self.protocol} {self.request}): {self.outcome}"
+            + (f", saw {seen}" if seen else "")
+            + (f" [{self.detail}]" if self.detail and self.outcome != REACHABLE else "")
+        )
+
+
+Target = PodInfo | ServiceInfo | str | Probe
+
+
+def probe_for(target: Target, protocol: str = HTTP, request: str = CLIENTIP) -> Probe:
+    """The probe for a Pod (its IP, netexec's port), a Service (its ClusterIP and Service port),
+    a bare IP (netexec's port) or an explicit ``Probe`` (taken as is)."""
+    if protocol not in (HTTP, UDP):
+        raise ValueError(f"protocol {protocol!r}: use {HTTP!r} or {UDP!r}")
+    if request not in (CLIENTIP, HOSTNAME):
+        raise ValueError(f"request {request!r}: use {CLIENTIP!r} or {HOSTNAME!r}")
+    if isinstance(target, Probe):
+        return target
+    if isinstance(target, PodInfo):
+        if not target.ip:
+            raise ValueError(f"{target.ref} has no IP yet (phase {target.phase})")
+        port = workloads.HTTP_PORT if protocol == HTTP else workloads.UDP_PORT
+        return Probe(target.ip, port, protocol, request, target.ref)
+    if isinstance(target, ServiceInfo):
+        if not target.cluster_ip:
+            raise ValueError(f"{target.ref} has no ClusterIP (headless?)")
+        port = target.port("TCP" if protocol == HTTP else "UDP").port
+        return Probe(target.cluster_ip, port, protocol, request, target.ref)
+    port = workloads.HTTP_PORT if protocol == HTTP else workloads.UDP_PORT
+    return Probe(target, port, protocol, request, target)
+
+
+def probes_for(
+    targets: Iterable[Target], protocol: str = HTTP, request: str = CLIENTIP, count: int = 1
+) -> list[Probe]:
+    """``count`` probes to each target, in order."""
+    built = [probe_for(t, protocol, request) for t in targets]
+    return [p for p in built for _ in range(count)]
+
+
+def exec_timeout(
+    n: int, *, attempt_timeout: float, attempts: int, converge_within: float | None, scale: float
+) -> float:
+    """How long one batch of ``n`` probes may take, all retries included."""
+    per_probe = (
+        converge_within + attempt_timeout + 1
+        if converge_within
+        else attempts * (attempt_timeout + 1)
+    )
+    rounds = max(1, math.ceil(n / PARALLEL))
+    return rounds * per_probe + waits.deadline("EXEC_OVERHEAD", scale)
+
+
+def run_probes(
+    cluster: kube.Cluster,
+    source_pod: PodInfo,
+    targets: Sequence[Target],
+    *,
+    protocol: str = HTTP,
+    request: str = CLIENTIP,
+    count: int = 1,
+    attempts: int = ATTEMPTS,
+    converge_within: float | None = None,
+    scale: float = 1.0,
+) -> list[ProbeResult]:
+    """Run every probe to ``targets`` from ``source_pod`` in ONE exec; results in target order.
+
+    Pods and bare IPs are called on netexec's ports (8080/TCP, 8081/UDP), Services on their
+    Service ports; a ``Probe`` in ``targets`` is taken as is (its own protocol and request).
+    """
+    probes = probes_for(targets, protocol, request, count)
+    if not probes:
+        return []
+    attempt_timeout = waits.deadline("PROBE_ATTEMPT", scale)
+    converge = 0 if not converge_within else max(1, math.ceil(converge_within))
+    args = [str(math.ceil(attempt_timeout)), str(attempts), str(converge), str(PARALLEL)]
+    for index, probe in enumerate(probes):
+        args += [str(index), probe.protocol, probe.ip, str(probe.port), probe.request]
+    timeout = exec_timeout(
+        len(probes),
+        attempt_timeout=attempt_timeout,
+        attempts=attempts,
+        converge_within=converge or None,
+        scale=scale,
+    )
+    result = cluster.exec(
+        source_pod.namespace,
+        source_pod.name,
+        ["bash", "-c", _SCRIPT, "podnet-probe", *args],
+        timeout=timeout,
+        container=workloads.CONTAINER,
+    )
+    lines = parse_lines(result.stdout)
+    results = []
+    for index, probe in enumerate(probes):
+        line = lines.get(index)
+        if line is None:
+            results.append(
+                _result(
+                    source_pod,
+                    probe,
+                    ERROR,
+                    None,
+                    f"no result line (exit {result.exit_code}): "
+                    f"{(result.stderr or result.stdout).strip()[-300:] or 'no output'}",
+                    attempts=0,
+                    elapsed=0.0,
+                )
+            )
+            continue
+        attempts_made, rc, elapsed_us, output = line
+        outcome, detail = classify(probe.protocol, rc, output)
+        results.append(
+            _result(
+                source_pod,
+                probe,
+                outcome,
+                output if outcome == REACHABLE else None,
+                detail,
+                attempts=attempts_made,
+                elapsed=elapsed_us / 1e6,
+            )
+        )
+    return results
+
+
+def parse_lines(stdout: str) -> dict[int, tuple[int, int, int, str]]:
+    """``index -> (attempts, exit code, elapsed µs, output)`` from the script's lines."""
+    parsed: dict[int, tuple[int, int, int, str]] = {}
+    for line in stdout.splitlines():
+        if not line.startswith(_MARK + " "):
+            continue
+        fields = line.split(" ", 5)
+        if len(fields) < 5:
+            continue
+        output = fields[5] if len(fields) == 6 else ""
+        parsed[int(fields[1])] = (int(fields[2]), int(fields[3]), int(fields[4]), output.strip())
+    return parsed
+
+
+def concise(output: str) -> str:
+    """The telling part of a tool's (flattened, verbose) error output."""
+    parts = [p.strip() for p in output.split(" | ") if p.strip()]
+    telling = [p for p in parts if "failed:" in p or p.startswith(("curl:", "nc:"))]
+    return " | ".join(dict.fromkeys(telling or parts))[:500]
+
+
+def classify(protocol: str, rc: int, output: str) -> tuple[str, str]:
+    """The outcome of a probe's last attempt, and a detail for messages."""
+    if rc == 0 and output:
+        return REACHABLE, ""
+    lowered = output.lower()
+    output = concise(output)
+    if "refused" in lowered:
+        return REFUSED, output
+    if "no route to host" in lowered or "unreachable" in lowered:
+        return REFUSED, output
+    if protocol == HTTP:
+        if rc == _CURL_TIMEOUT:
+            return TIMED_OUT, output
+        if rc == 0:
+            return ERROR, "empty reply body on every attempt"
+        return ERROR, f"curl exit {rc}: {output}".strip()
+    if rc == 0:
+        return TIMED_OUT, "no UDP reply on any attempt"
+    return ERROR, f"nc exit {rc}: {output}".strip()
+
+
+def parse_seen(request: str, output: str) -> tuple[str | None, str | None]:
+    """``(seen_ip, seen_hostname)`` from a netexec answer (``ip:port`` or a hostname)."""
+    answer = output.strip()
+    if not answer:
+        return None, None
+    if request == HOSTNAME:
+        return None, answer
+    host = answer.rsplit(":", 1)[0] if answer.count(":") == 1 or answer.startswith("[") else answer
+    return host.strip("[]"), None
+
+
+def _result(
+    source: PodInfo,
+    probe: Probe,
+    outcome: str,
+    answer: str | None,
+    detail: str,
+    *,
+    attempts: int,
+    elapsed: float,
+) -> ProbeResult:
+    seen_ip, seen_hostname = parse_seen(probe.request, answer or "")
+    return ProbeResult(
+        source=source.ref,
+        target=probe.address,
+        protocol=probe.protocol,
+        outcome=outcome,
+        seen_ip=seen_ip,
+        seen_hostname=seen_hostname,
+        detail=detail,
+        target_ref=probe.ref,
+        source_ip=source.ip,
+        source_node=source.node,
+        request=probe.request,
+        attempts=attempts,
+        elapsed=elapsed,
+    )
+
+
+def script() -> str:
+    """The batch script, for docs and debugging (``bash -c "$script" _ T A C P i proto ...``)."""
+    return _SCRIPT
+
+
+def command_line(probes: Sequence[Probe], *, attempt_timeout: float, attempts: int) -> str:
+    """A shell-quoted command reproducing a batch by hand with ``kubectl exec``."""
+    args = [str(math.ceil(attempt_timeout)), str(attempts), "0", str(PARALLEL)]
+    for index, probe in enumerate(probes):
+        args += [str(index), probe.protocol, probe.ip, str(probe.port), probe.request]
+    return shlex.join(["bash", "-c", _SCRIPT.strip(), "podnet-probe", *args])

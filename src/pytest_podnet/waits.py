@@ -1,0 +1,438 @@
+"""Named deadlines and the watch-driven waits built on them.
+
+Every deadline below is a module constant in seconds with a reason; ``deadline(name, scale)``
+applies ``--podnet-timeout-scale`` (passed in, never read from pytest here). A wait watches the
+objects it is about (``kube.Cluster.observe``), never sleeps, and fails with what it awaited, for
+how long, and the last state it saw::
+
+    timed out after 30s [endpoints-propagation] waiting for EndpointSlices of svc/ns/echo to
+    list exactly {10.244.1.7}; last seen:
+    <YAML>
+
+States a Pod cannot recover from on its own (an image that cannot be pulled, a crash loop, no node
+that fits) end a wait at once with ``Unrecoverable`` instead of running out the clock. Transient
+API errors are retried underneath, in ``kube`` (``kube.TRANSIENT_API_RETRY``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Final, TypeVar
+
+from pytest_podnet import kube
+from pytest_podnet.kube import Raw
+
+T = TypeVar("T")
+
+#: A Pod from create to Ready: scheduling, image present (IfNotPresent), sandbox and container
+#: start, one readiness period. Seconds on a warm node; 120 s leaves room for a cold image pull
+#: of agnhost (~50 MB) on a slow registry mirror.
+POD_STARTUP: Final = 120
+#: A Pod from delete to gone: the grace period of our Pods is 5 s, then the kubelet kills and
+#: reports. 60 s covers a kubelet that is slow to sync on a loaded node.
+POD_DELETION: Final = 60
+#: A Deployment from a template change to every replica replaced and Ready, one Pod at a time
+#: (maxUnavailable 1, maxSurge 0): replicas x (deletion + startup) on a warm node. 180 s covers
+#: a handful of replicas.
+ROLLOUT_COMPLETE: Final = 180
+#: A Ready change to EndpointSlices listing it. The EndpointSlice controller batches updates for
+#: up to 1 s by default; the upstream e2e framework allows 30 s (KubeProxyEndpointLagTimeout).
+ENDPOINTS_PROPAGATION: Final = 30
+#: An EndpointSlice change to kube-proxy programming it in the node's dataplane. kube-proxy syncs
+#: within its minSyncPeriod (1 s default) of a change; 30 s matches upstream's lag allowance.
+DATAPLANE_PROPAGATION: Final = 30
+#: The IP of a deleted Pod to stop answering. The sandbox is torn down right after the container
+#: exits; 30 s covers a kubelet that is slow to run CNI DEL.
+OLD_IP_RELEASE: Final = 30
+#: The readiness file toggled to the Pod's Ready condition following it: the exec probe runs every
+#: 1 s with failureThreshold 1, then the kubelet patches the status. 30 s covers a busy kubelet.
+READINESS_CHANGE: Final = 30
+#: A namespace from delete to gone: its Pods' grace periods (5 s) plus finalizers of the namespace
+#: controller, which works through every resource type. 120 s covers a loaded controller-manager.
+NAMESPACE_DELETION: Final = 120
+#: All of a test's teardown deletes together (not waiting for them to finish): a handful of
+#: API calls, each retried on transient errors for up to 30 s.
+CLEANUP: Final = 60
+#: The API server answering at all. A healthy server answers /version in milliseconds; the issue
+#: asks for an unreachable one to be reported within 10 s.
+PREFLIGHT_CONNECT: Final = 10
+#: One probe attempt (curl --max-time, nc -w) inside a Pod. Pod-to-Pod RTTs are sub-millisecond;
+#: 3 s lets a lost SYN be retransmitted twice (1 s, then 2 s later) before calling it timed out.
+PROBE_ATTEMPT: Final = 3
+#: An exec's own overhead beyond the probes it runs: websocket upgrade, kubelet and runtime exec
+#: set-up. Usually well under a second; 30 s covers a busy kubelet.
+EXEC_OVERHEAD: Final = 30
+
+_DEADLINES: Final[dict[str, int]] = {
+    "POD_STARTUP": POD_STARTUP,
+    "POD_DELETION": POD_DELETION,
+    "ROLLOUT_COMPLETE": ROLLOUT_COMPLETE,
+    "ENDPOINTS_PROPAGATION": ENDPOINTS_PROPAGATION,
+    "DATAPLANE_PROPAGATION": DATAPLANE_PROPAGATION,
+    "OLD_IP_RELEASE": OLD_IP_RELEASE,
+    "READINESS_CHANGE": READINESS_CHANGE,
+    "NAMESPACE_DELETION": NAMESPACE_DELETION,
+    "CLEANUP": CLEANUP,
+    "PREFLIGHT_CONNECT": PREFLIGHT_CONNECT,
+    "PROBE_ATTEMPT": PROBE_ATTEMPT,
+    "EXEC_OVERHEAD": EXEC_OVERHEAD,
+}
+
+#: Container waiting reasons that do not go away by waiting.
+UNRECOVERABLE_REASONS: Final = frozenset(
+    {
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "ErrImageNeverPull",
+        "InvalidImageName",
+        "CrashLoopBackOff",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
+
+
+def _key(name: str) -> str:
+    return name.strip().upper().replace("-", "_")
+
+
+def label(name: str) -> str:
+    """The name as timeout messages show it: ``endpoints-propagation``."""
+    return _key(name).lower().replace("_", "-")
+
+
+def deadline(name: str, scale: float = 1.0) -> float:
+    """Seconds of the named deadline (``ENDPOINTS_PROPAGATION`` or ``endpoints-propagation``)
+    times ``scale`` (``--podnet-timeout-scale``)."""
+    key = _key(name)
+    if key not in _DEADLINES:
+        raise KeyError(f"no deadline named {name!r}; known: {', '.join(sorted(_DEADLINES))}")
+    return _DEADLINES[key] * scale
+
+
+def deadlines(scale: float = 1.0) -> dict[str, float]:
+    """Every named deadline after scaling, for the report header and the docs."""
+    return {label(name): seconds * scale for name, seconds in _DEADLINES.items()}
+
+
+class WaitTimeout(AssertionError):
+    """A wait ran out its named deadline; the message says what, how long, and what was seen."""
+
+    def __init__(self, name: str, seconds: float, what: str, last_seen: str) -> None:
+        super().__init__(
+            f"timed out after {seconds:g}s [{label(name)}] waiting for {what}; "
+            f"last seen:\n{last_seen}"
+        )
+        self.name = label(name)
+        self.seconds = seconds
+        self.what = what
+        self.last_seen = last_seen
+
+
+class Unrecoverable(AssertionError):
+    """A wait saw a state that does not recover by waiting (ImagePullBackOff, ...)."""
+
+    def __init__(self, name: str, what: str, problem: str, last_seen: str) -> None:
+        super().__init__(
+            f"gave up [{label(name)}] waiting for {what}: {problem}; last seen:\n{last_seen}"
+        )
+        self.name = label(name)
+        self.what = what
+        self.problem = problem
+
+
+def unrecoverable_problem(pod: Raw, *, tolerate_unschedulable: bool = False) -> str | None:
+    """Why this Pod will not become Ready by waiting, or None.
+
+    ``Unschedulable`` is tolerated while ``tolerate_unschedulable``: a one-per-node replacement
+    waits for its terminating predecessor to free the node (required anti-affinity counts it).
+    """
+    meta = pod.get("metadata") or {}
+    ref = f"pod/{meta.get('namespace')}/{meta.get('name')}"
+    status = pod.get("status") or {}
+    for cs in [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+    ]:
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        reason = waiting.get("reason")
+        if reason in UNRECOVERABLE_REASONS:
+            message = (waiting.get("message") or "").strip()
+            return f"{ref} container {cs.get('name')} is {reason}" + (
+                f": {message}" if message else ""
+            )
+    scheduled = kube.condition(pod, "PodScheduled")
+    if (
+        not tolerate_unschedulable
+        and scheduled is not None
+        and scheduled.get("status") == "False"
+        and scheduled.get("reason") == "Unschedulable"
+    ):
+        return f"{ref} is Unschedulable: {scheduled.get('message', '').strip()}"
+    if status.get("phase") == "Failed":
+        return f"{ref} failed: {status.get('reason', '')} {status.get('message', '')}".rstrip()
+    return None
+
+
+def selector_string(labels: Mapping[str, str]) -> str:
+    """``a=b,c=d`` from a label map."""
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+class Waiter:
+    """Watch-driven waits on one cluster, with deadlines scaled by ``scale``."""
+
+    def __init__(self, cluster: kube.Cluster, scale: float = 1.0) -> None:
+        self.cluster = cluster
+        self.scale = scale
+
+    def seconds(self, name: str) -> float:
+        """The named deadline, scaled."""
+        return deadline(name, self.scale)
+
+    # ............................................................................ the core
+
+    def until(
+        self,
+        name: str,
+        what: str,
+        kind: kube.Kind,
+        namespace: str | None,
+        check: Callable[[dict[str, Raw]], T | None],
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        show: Callable[[dict[str, Raw]], Raw | list[Raw] | None] | None = None,
+    ) -> T:
+        """Watch ``kind`` until ``check(objects)`` returns a value, within deadline ``name``.
+
+        ``check`` sees every matching object (name -> JSON) after each change; it returns None to
+        keep waiting and may raise ``Unrecoverable``. ``show`` picks what the timeout message
+        prints as last seen (default: every matching object).
+        """
+        seconds = self.seconds(name)
+        until = time.monotonic() + seconds
+        last: dict[str, Raw] | None = None
+        for objects in self.cluster.observe(
+            kind,
+            namespace,
+            until=until,
+            label_selector=label_selector,
+            field_selector=field_selector,
+        ):
+            last = objects
+            result = check(objects)
+            if result is not None:
+                return result
+        shown = None if last is None else (show(last) if show else list(last.values()))
+        raise WaitTimeout(name, seconds, what, kube.to_yaml(shown))
+
+    # ............................................................................ pods
+
+    def pod_ready(
+        self, namespace: str, name: str, *, deadline_name: str = "POD_STARTUP"
+    ) -> kube.PodInfo:
+        """Wait until the Pod is Ready (and not terminating)."""
+        what = f"pod/{namespace}/{name} to be Ready"
+
+        def check(objects: dict[str, Raw]) -> kube.PodInfo | None:
+            raw = objects.get(name)
+            if raw is None:
+                return None
+            problem = unrecoverable_problem(raw)
+            if problem:
+                raise Unrecoverable(deadline_name, what, problem, kube.to_yaml(raw))
+            info = kube.pod_info(raw)
+            return info if info.ready and not info.terminating else None
+
+        return self.until(
+            deadline_name,
+            what,
+            "pods",
+            namespace,
+            check,
+            field_selector=f"metadata.name={name}",
+        )
+
+    def pod_ready_is(
+        self, namespace: str, name: str, ready: bool, *, deadline_name: str = "READINESS_CHANGE"
+    ) -> kube.PodInfo:
+        """Wait until the Pod's Ready condition is ``ready``."""
+        what = f"pod/{namespace}/{name} to become {'Ready' if ready else 'not Ready'}"
+
+        def check(objects: dict[str, Raw]) -> kube.PodInfo | None:
+            raw = objects.get(name)
+            if raw is None:
+                raise Unrecoverable(deadline_name, what, "the Pod is gone", "<deleted>")
+            info = kube.pod_info(raw)
+            return info if info.ready is ready else None
+
+        return self.until(
+            deadline_name,
+            what,
+            "pods",
+            namespace,
+            check,
+            field_selector=f"metadata.name={name}",
+        )
+
+    def pod_gone(
+        self,
+        namespace: str,
+        name: str,
+        uid: str | None = None,
+        *,
+        deadline_name: str = "POD_DELETION",
+    ) -> None:
+        """Wait until the Pod (this ``uid`` of it, if given) no longer exists."""
+        what = f"pod/{namespace}/{name} to be gone"
+
+        def check(objects: dict[str, Raw]) -> bool | None:
+            raw = objects.get(name)
+            if raw is None or (uid is not None and raw["metadata"].get("uid") != uid):
+                return True
+            return None
+
+        self.until(
+            deadline_name,
+            what,
+            "pods",
+            namespace,
+            check,
+            field_selector=f"metadata.name={name}",
+        )
+
+    def pods_settled(
+        self,
+        namespace: str,
+        selector: Mapping[str, str],
+        replicas: int,
+        *,
+        gone_uids: Iterable[str] = (),
+        deadline_name: str = "POD_STARTUP",
+        what: str | None = None,
+    ) -> list[kube.PodInfo]:
+        """Wait until exactly ``replicas`` Pods match, all Ready, none terminating, and none of
+        ``gone_uids`` exists any more (replaced Pods fully gone, their IPs released)."""
+        old = frozenset(gone_uids)
+        sel = selector_string(selector)
+        description = what or (
+            f"{replicas} Ready pod(s) {sel} in {namespace}"
+            + (f", none of {len(old)} replaced pod(s) left" if old else "")
+        )
+
+        def check(objects: dict[str, Raw]) -> list[kube.PodInfo] | None:
+            infos = [kube.pod_info(raw) for raw in objects.values()]
+            draining = any(info.terminating or info.uid in old for info in infos)
+            for raw in objects.values():
+                problem = unrecoverable_problem(raw, tolerate_unschedulable=draining)
+                if problem:
+                    raise Unrecoverable(deadline_name, description, problem, kube.to_yaml(raw))
+            if draining or len(infos) != replicas or not all(info.ready for info in infos):
+                return None
+            return sorted(infos, key=lambda p: (p.node or "", p.name))
+
+        return self.until(deadline_name, description, "pods", namespace, check, label_selector=sel)
+
+    # ............................................................................ deployments
+
+    def rollout_complete(
+        self, namespace: str, name: str, *, deadline_name: str = "ROLLOUT_COMPLETE"
+    ) -> kube.DeploymentInfo:
+        """Wait until the Deployment's controller reports every replica updated and available
+        (what ``kubectl rollout status`` waits for)."""
+        what = f"deployment/{namespace}/{name} rollout to complete"
+
+        def check(objects: dict[str, Raw]) -> kube.DeploymentInfo | None:
+            raw = objects.get(name)
+            if raw is None:
+                return None
+            failure = kube.condition(raw, "ReplicaFailure")
+            if failure is not None and failure.get("status") == "True":
+                raise Unrecoverable(
+                    deadline_name,
+                    what,
+                    f"ReplicaFailure: {failure.get('message', '')}",
+                    kube.to_yaml(raw),
+                )
+            progressing = kube.condition(raw, "Progressing")
+            if progressing is not None and progressing.get("reason") == "ProgressDeadlineExceeded":
+                raise Unrecoverable(
+                    deadline_name,
+                    what,
+                    f"ProgressDeadlineExceeded: {progressing.get('message')}",
+                    kube.to_yaml(raw),
+                )
+            info = kube.deployment_info(raw)
+            done = (
+                info.observed_generation >= info.generation
+                and info.updated_replicas == info.replicas
+                and info.status_replicas == info.replicas
+                and info.available_replicas == info.replicas
+            )
+            return info if done else None
+
+        return self.until(
+            deadline_name,
+            what,
+            "deployments",
+            namespace,
+            check,
+            field_selector=f"metadata.name={name}",
+        )
+
+    # ............................................................................ endpoints
+
+    def endpoints_exactly(
+        self,
+        namespace: str,
+        service: str,
+        ready_ips: Iterable[str],
+        *,
+        deadline_name: str = "ENDPOINTS_PROPAGATION",
+    ) -> kube.EndpointSet:
+        """Wait until the EndpointSlices of ``service`` list exactly ``ready_ips`` as ready."""
+        expected = frozenset(ready_ips)
+        shown = "{" + ", ".join(sorted(expected)) + "}"
+        what = f"EndpointSlices of svc/{namespace}/{service} to list exactly {shown} as ready"
+
+        def check(objects: dict[str, Raw]) -> kube.EndpointSet | None:
+            endpoints = kube.endpoint_set(f"svc/{namespace}/{service}", list(objects.values()))
+            return endpoints if endpoints.ready_ips == expected else None
+
+        return self.until(
+            deadline_name,
+            what,
+            "endpointslices",
+            namespace,
+            check,
+            label_selector=f"kubernetes.io/service-name={service}",
+        )
+
+    # ............................................................................ namespaces
+
+    def namespace_gone(self, name: str, *, deadline_name: str = "NAMESPACE_DELETION") -> None:
+        """Wait until the namespace no longer exists."""
+        self.until(
+            deadline_name,
+            f"namespace {name} to be gone",
+            "namespaces",
+            None,
+            lambda objects: True if name not in objects else None,
+            field_selector=f"metadata.name={name}",
+        )
+
+    def namespaces_gone(
+        self, label_selector: str, *, deadline_name: str = "NAMESPACE_DELETION"
+    ) -> None:
+        """Wait until no namespace matches ``label_selector``."""
+        self.until(
+            deadline_name,
+            f"no namespace left with {label_selector}",
+            "namespaces",
+            None,
+            lambda objects: True if not objects else None,
+            label_selector=label_selector,
+        )

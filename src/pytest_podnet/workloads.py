@@ -1,0 +1,182 @@
+"""Builders for the objects podnet creates, from the package-data manifests.
+
+The YAML files in ``pytest_podnet/manifests/`` hold everything fixed about a workload (ports,
+security context, readiness probe, rollout strategy); the builders here fill in what varies (names,
+labels, image, replicas, placement) by setting fields on the loaded structure, never by text
+templating. Every object, and every Pod a Deployment makes, carries
+``app.kubernetes.io/managed-by=pytest-podnet`` and ``podnet.io/run=<run id>``.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from importlib import resources
+from typing import Any, Final
+
+import yaml
+
+from pytest_podnet.kube import MANAGED_BY, MANAGED_BY_LABEL, RUN_LABEL
+
+Manifest = dict[str, Any]
+
+#: Label naming the workload a Pod belongs to; the selector of its Deployment and Service.
+WORKLOAD_LABEL: Final = "podnet.io/workload"
+#: Label naming the role of a Pod (``echo`` or ``client``).
+ROLE_LABEL: Final = "podnet.io/role"
+#: Annotation carrying the pytest node id that created the object.
+TEST_ANNOTATION: Final = "podnet.io/test"
+CONTAINER: Final = "netexec"
+HTTP_PORT: Final = 8080
+UDP_PORT: Final = 8081
+SERVICE_HTTP_PORT: Final = 80
+SERVICE_UDP_PORT: Final = 81
+#: The file whose presence makes a Pod fail its readiness probe (in an emptyDir volume).
+UNREADY_FILE: Final = "/tmp/podnet/unready"
+#: One Pod per node: the echo Pods of a workload repel each other by hostname.
+SPREAD: Final = "spread"
+#: Every replica on one node.
+SAME_NODE: Final = "same-node"
+
+
+@cache
+def _load(name: str) -> Manifest:
+    text = resources.files("pytest_podnet").joinpath("manifests", name).read_text("utf-8")
+    manifest: Manifest = yaml.safe_load(text)
+    return manifest
+
+
+def manifest(name: str) -> Manifest:
+    """A fresh, mutable copy of a package-data manifest (``echo-deployment.yaml``, ...)."""
+    return copy.deepcopy(_load(name))
+
+
+def labels(run_id: str, **extra: str) -> dict[str, str]:
+    """The labels every podnet object carries, plus ``extra``."""
+    return {MANAGED_BY_LABEL: MANAGED_BY, RUN_LABEL: run_id, **extra}
+
+
+def run_selector(run_id: str) -> str:
+    """Label selector of every object of one run."""
+    return f"{RUN_LABEL}={run_id}"
+
+
+def namespace(
+    name: str, run_id: str, *, test: str | None = None, enforce: str = "restricted"
+) -> Manifest:
+    """A test namespace; Pod Security ``enforce`` level ``restricted`` unless asked otherwise."""
+    ns = manifest("namespace.yaml")
+    ns["metadata"]["name"] = name
+    ns["metadata"]["labels"] = {
+        **ns["metadata"]["labels"],
+        "pod-security.kubernetes.io/enforce": enforce,
+        **labels(run_id),
+    }
+    if test:
+        ns["metadata"]["annotations"] = {TEST_ANNOTATION: test}
+    return ns
+
+
+def node_affinity(node: str) -> Manifest:
+    """Required node affinity to exactly one node, by name (``metadata.name`` field).
+
+    Matching the field rather than the ``kubernetes.io/hostname`` label keeps it exact on clouds
+    where the two differ, and it goes through the scheduler (unlike ``nodeName``).
+    """
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}
+                ]
+            }
+        }
+    }
+
+
+def spread_affinity(selector: dict[str, str]) -> Manifest:
+    """Required anti-affinity: no two Pods matching ``selector`` on one node."""
+    return {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "labelSelector": {"matchLabels": dict(selector)},
+                    "topologyKey": "kubernetes.io/hostname",
+                }
+            ]
+        }
+    }
+
+
+def netexec_pod_spec(image: str, *, node: str | None = None) -> Manifest:
+    """The netexec Pod spec shared by echo and client Pods, pinned to ``node`` if given."""
+    spec = manifest("netexec-pod-spec.yaml")
+    spec["containers"][0]["image"] = image
+    if node is not None:
+        spec["affinity"] = node_affinity(node)
+    return spec
+
+
+def workload_selector(name: str) -> dict[str, str]:
+    """The labels selecting the Pods of workload ``name``."""
+    return {WORKLOAD_LABEL: name}
+
+
+def echo_deployment(
+    name: str,
+    run_id: str,
+    *,
+    image: str,
+    replicas: int,
+    placement: str = SPREAD,
+    node: str | None = None,
+    test: str | None = None,
+) -> Manifest:
+    """An agnhost netexec Deployment.
+
+    ``placement``: ``spread`` puts at most one replica on a node (required anti-affinity);
+    ``same-node`` and a node name pin every replica to ``node``.
+    """
+    if placement != SPREAD and node is None:
+        raise ValueError(f"placement {placement!r} needs the node to pin to")
+    selector = workload_selector(name)
+    deployment = manifest("echo-deployment.yaml")
+    meta = deployment["metadata"]
+    meta["name"] = name
+    meta["labels"] = labels(run_id, **selector, **{ROLE_LABEL: "echo"})
+    if test:
+        meta["annotations"] = {TEST_ANNOTATION: test}
+    deployment["spec"]["replicas"] = replicas
+    deployment["spec"]["selector"]["matchLabels"] = selector
+    template = deployment["spec"]["template"]
+    template["metadata"]["labels"] = labels(run_id, **selector, **{ROLE_LABEL: "echo"})
+    template["spec"] = netexec_pod_spec(image, node=None if placement == SPREAD else node)
+    if placement == SPREAD:
+        template["spec"]["affinity"] = spread_affinity(selector)
+    return deployment
+
+
+def client_pod(
+    name: str, run_id: str, *, image: str, node: str | None = None, test: str | None = None
+) -> Manifest:
+    """A netexec Pod to send probes from, pinned to ``node`` if given."""
+    pod = manifest("client-pod.yaml")
+    pod["metadata"]["name"] = name
+    pod["metadata"]["labels"] = labels(run_id, **workload_selector(name), **{ROLE_LABEL: "client"})
+    if test:
+        pod["metadata"]["annotations"] = {TEST_ANNOTATION: test}
+    pod["spec"] = netexec_pod_spec(image, node=node)
+    return pod
+
+
+def service(
+    name: str, run_id: str, *, selector: dict[str, str], test: str | None = None
+) -> Manifest:
+    """A ClusterIP Service: TCP 80 -> 8080 (HTTP), UDP 81 -> 8081."""
+    svc = manifest("service.yaml")
+    svc["metadata"]["name"] = name
+    svc["metadata"]["labels"] = labels(run_id, **{ROLE_LABEL: "service"})
+    if test:
+        svc["metadata"]["annotations"] = {TEST_ANNOTATION: test}
+    svc["spec"]["selector"] = dict(selector)
+    return svc
