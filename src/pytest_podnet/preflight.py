@@ -1,0 +1,212 @@
+"""Once per session, before the first test: can this run work against this cluster at all?
+
+Connects (kubeconfig, context, a bounded connect), reads the server version, the schedulable nodes
+and the IP families, and asks a SelfSubjectAccessReview for every verb and resource the suites use.
+Every failure becomes ONE ``pytest.UsageError`` that names the fix; nothing is created (an access
+review is answered, not stored). Runs on the xdist controller only; workers get the facts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+
+from pytest_podnet import kube, waits
+from pytest_podnet.settings import Settings
+
+PREFIX: Final = "pytest-podnet preflight"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One permission the suites need, cluster-wide (their namespaces are made per test)."""
+
+    group: str
+    resource: str
+    verb: str
+    subresource: str = ""
+
+    @property
+    def yaml(self) -> str:
+        resource = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+        return f'{{apiGroups: ["{self.group}"], resources: ["{resource}"], verbs: ["{self.verb}"]}}'
+
+
+def _rules(group: str, resource: str, *verbs: str, subresource: str = "") -> list[Rule]:
+    return [Rule(group, resource, verb, subresource) for verb in verbs]
+
+
+#: Every access the fixtures, waits, probes, diagnostics and sweep make, checked before any test.
+REQUIRED_ACCESS: Final[tuple[Rule, ...]] = (
+    *_rules("", "namespaces", "create", "delete", "get", "list"),
+    *_rules("", "nodes", "get", "list"),
+    *_rules("", "pods", "create", "delete", "get", "list", "watch"),
+    *_rules("", "pods", "create", subresource="exec"),
+    *_rules("", "pods", "create", subresource="eviction"),
+    *_rules("", "pods", "get", subresource="log"),
+    *_rules("apps", "deployments", "create", "get", "patch", "list", "watch", "delete"),
+    *_rules("", "services", "create", "get", "delete"),
+    *_rules("discovery.k8s.io", "endpointslices", "get", "list", "watch"),
+    *_rules("", "events", "list"),
+)
+
+
+def run(settings: Settings, *, kubeconfig: str | None) -> tuple[kube.Cluster, dict[str, Any]]:
+    """Connect and check; return the cluster and the facts for the header and the JSON report."""
+    cluster = connect(settings, kubeconfig=kubeconfig)
+    where = _where(cluster, settings)
+    try:
+        version = cluster.server_version()
+        missing = [rule for rule in REQUIRED_ACCESS if not _allowed(cluster, rule)]
+        if missing:
+            raise _usage(_missing_access_message(where, missing))
+        nodes = [n for n in cluster.nodes() if n.schedulable and n.ready]
+        families = cluster.ip_families()
+    except kube.Unreachable as err:
+        raise _usage(_unreachable_message(where, settings, err)) from None
+    except kube.Forbidden as err:
+        if err.status == 401:
+            raise _usage(_credentials_message(where, err)) from None
+        raise _usage(
+            f"{PREFIX}: {where} refused a read the checks need ({err}); fix: grant the rules "
+            "of manifests/rbac.yaml to this identity"
+        ) from None
+    except kube.KubeError as err:
+        raise _usage(
+            f"{PREFIX}: {where} answered with an error ({err}); fix: check the cluster's health "
+            "with `kubectl get --raw /readyz` against the same context"
+        ) from None
+    if not nodes:
+        raise _usage(
+            f"{PREFIX}: {where} has no schedulable Ready node; fix: uncordon or repair a node "
+            "(`kubectl get nodes`), the checks need one (two for the cross-node checks)"
+        )
+    facts = {
+        "context": cluster.context_name,
+        "server_url": cluster.server_url,
+        "server_version": version,
+        "nodes": [
+            {"name": n.name, "internal_ip": n.internal_ip, "pod_cidrs": list(n.pod_cidrs)}
+            for n in nodes
+        ],
+        "ip_families": list(families),
+    }
+    return cluster, facts
+
+
+def connect(settings: Settings, *, kubeconfig: str | None = None) -> kube.Cluster:
+    """Connect within ``PREFLIGHT_CONNECT`` (scaled); a bad kubeconfig or context: UsageError."""
+    kubeconfig = kubeconfig if kubeconfig is not None else settings.kubeconfig
+    if kubeconfig is not None and not Path(kubeconfig).is_file():
+        raise _usage(
+            f"{PREFIX}: kubeconfig {kubeconfig} does not exist; fix: point "
+            "--podnet-kubeconfig (or ini podnet_kubeconfig) at a kubeconfig file, or leave it out "
+            "to use $KUBECONFIG or ~/.kube/config"
+        )
+    timeout = waits.PREFLIGHT_CONNECT * settings.timeout_scale
+    where = f"the API server of {_kubeconfig_source(kubeconfig)}"
+    try:
+        return kube.Cluster.connect(kubeconfig, settings.context, connect_timeout=timeout)
+    except kube.ConfigError as err:
+        raise _usage(_config_message(kubeconfig, err)) from None
+    except kube.Unreachable as err:
+        raise _usage(_unreachable_message(where, settings, err)) from None
+    except kube.Forbidden as err:
+        if err.status == 401:
+            raise _usage(_credentials_message(where, err)) from None
+        raise _usage(
+            f"{PREFIX}: {where} refused to tell its version ({err}); fix: grant the "
+            "identity the system:public-info-viewer role, or pick another --podnet-context"
+        ) from None
+    except kube.KubeError as err:
+        raise _usage(
+            f"{PREFIX}: cannot use the cluster ({err}); fix: check that `kubectl version` "
+            "works with the same kubeconfig and context"
+        ) from None
+
+
+def start_local_cluster(settings: Settings) -> tuple[Path, bool]:
+    """Start or reuse the embedded cluster; True in the second slot if this session started it."""
+    from pytest_podnet.localcluster import cluster as localcluster
+
+    try:
+        return localcluster.ensure_up(nodes=settings.local_nodes)
+    except localcluster.ClusterError as err:
+        raise _usage(
+            f"{PREFIX}: the local cluster did not come up: {err}; fix: run `podnet cluster up` "
+            "to see each step, or `podnet cluster down` to start from scratch"
+        ) from None
+
+
+def stop_local_cluster() -> None:
+    """Stop the embedded cluster this session started."""
+    from pytest_podnet.localcluster import cluster as localcluster
+
+    localcluster.down()
+
+
+def _usage(message: str) -> pytest.UsageError:
+    """One line, whatever the error text underneath spans (a YAML error spans several)."""
+    return pytest.UsageError(" ".join(message.split()))
+
+
+def _allowed(cluster: kube.Cluster, rule: Rule) -> bool:
+    return cluster.can_i(rule.verb, rule.resource, group=rule.group, subresource=rule.subresource)
+
+
+def _where(cluster: kube.Cluster, settings: Settings) -> str:
+    return f"context {cluster.context_name} ({cluster.server_url})"
+
+
+def _kubeconfig_source(kubeconfig: str | None) -> str:
+    if kubeconfig is not None:
+        return f"kubeconfig {kubeconfig}"
+    env = os.environ.get("KUBECONFIG")
+    if env:
+        return f"kubeconfig $KUBECONFIG={env}"
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return "the in-cluster config (or ~/.kube/config)"
+    return "the default kubeconfig ~/.kube/config"
+
+
+def _config_message(kubeconfig: str | None, err: kube.ConfigError) -> str:
+    text = str(err)
+    if any(hint in text for hint in (": pass ", ": use ", "set KUBECONFIG")):
+        return f"{PREFIX}: {text}"
+    return (
+        f"{PREFIX}: {text}; fix: repair {_kubeconfig_source(kubeconfig)} (`kubectl config view` "
+        "shows what is wrong) or point --podnet-kubeconfig at a valid one"
+    )
+
+
+def _credentials_message(where: str, err: kube.KubeError) -> str:
+    return (
+        f"{PREFIX}: {where} rejected the credentials ({err}); fix: refresh them in the kubeconfig "
+        "(an expired token or client certificate?), or pick another --podnet-context"
+    )
+
+
+def _unreachable_message(where: str, settings: Settings, err: kube.Unreachable) -> str:
+    if settings.cluster == "local":
+        fix = "check `podnet cluster status`, or `podnet cluster down` and run again"
+    else:
+        fix = (
+            "check that the cluster is up and reachable from here (`kubectl version` with the same "
+            "context), pass --podnet-context/--podnet-kubeconfig for another cluster, or raise "
+            "--podnet-timeout-scale for a slow link"
+        )
+    bound = waits.PREFLIGHT_CONNECT * settings.timeout_scale
+    return f"{PREFIX}: cannot reach {where} within {bound:g}s ({err}); fix: {fix}"
+
+
+def _missing_access_message(where: str, missing: list[Rule]) -> str:
+    rules = "; ".join(rule.yaml for rule in missing)
+    return (
+        f"{PREFIX}: the identity of {where} lacks {len(missing)} permission(s) the checks need, "
+        f"cluster-wide: {rules}; fix: bind a ClusterRole with these rules to it "
+        "(manifests/rbac.yaml holds the full least-privilege set)"
+    )

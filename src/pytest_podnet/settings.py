@@ -1,0 +1,302 @@
+"""One frozen ``Settings`` per session, built from the command line and the ini file.
+
+Every ``--podnet-*`` option has an ini twin (``podnet_*``); the command line wins. Values are
+checked here, once, so a mistake is a ``pytest.UsageError`` naming the fix before anything connects.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+
+from pytest_podnet.localcluster import paths as local_paths
+from pytest_podnet.localcluster.versions import AGNHOST_IMAGE, PAUSE_IMAGE
+
+CLUSTER_CHOICES: Final = ("external", "local")
+KEEP_CHOICES: Final = ("never", "on-failure", "always")
+IP_REUSE_CHOICES: Final = ("strict", "allow")
+#: Two nodes, so the cross-node checks of G2 run on the embedded cluster by default.
+DEFAULT_LOCAL_NODES: Final = 2
+
+#: Keys of ``config.workerinput`` through which the xdist controller hands its decisions to workers.
+WORKER_RUN_ID: Final = "podnet_run_id"
+WORKER_KUBECONFIG: Final = "podnet_kubeconfig"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One ``--podnet-*`` option and its ini twin."""
+
+    dest: str
+    flag: str
+    ini: str
+    help: str
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+    is_flag: bool = False
+
+
+#: Every option of the ``podnet`` group, in ``--help`` order. The ini twin of ``--podnet-x-y``
+#: is ``podnet_x_y``.
+OPTIONS: Final[tuple[Option, ...]] = (
+    Option(
+        "podnet",
+        "--podnet",
+        "podnet",
+        "run the pytest-podnet checks against a Kubernetes cluster (without it the plugin "
+        "connects to nothing and skips tests that use the podnet fixtures)",
+        is_flag=True,
+    ),
+    Option(
+        "podnet_kubeconfig",
+        "--podnet-kubeconfig",
+        "podnet_kubeconfig",
+        "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster config in a Pod)",
+        metavar="PATH",
+    ),
+    Option(
+        "podnet_context",
+        "--podnet-context",
+        "podnet_context",
+        "kubeconfig context (default: the current context)",
+        metavar="NAME",
+    ),
+    Option(
+        "podnet_cluster",
+        "--podnet-cluster",
+        "podnet_cluster",
+        "external: the cluster of the kubeconfig; local: start (or reuse) the embedded local "
+        "cluster for the session (default: external)",
+        choices=CLUSTER_CHOICES,
+    ),
+    Option(
+        "podnet_image",
+        "--podnet-image",
+        "podnet_image",
+        f"agnhost image for echo and client Pods, e.g. a mirror (default: {AGNHOST_IMAGE})",
+        metavar="IMAGE",
+    ),
+    Option(
+        "podnet_pause_image",
+        "--podnet-pause-image",
+        "podnet_pause_image",
+        f"pause image (default: {PAUSE_IMAGE})",
+        metavar="IMAGE",
+    ),
+    Option(
+        "podnet_list_images",
+        "--podnet-list-images",
+        "podnet_list_images",
+        "print the images a run needs, one a line, and exit",
+        is_flag=True,
+    ),
+    Option(
+        "podnet_timeout_scale",
+        "--podnet-timeout-scale",
+        "podnet_timeout_scale",
+        "multiply every named deadline by this factor, for slow clusters (default: 1.0)",
+        metavar="FACTOR",
+    ),
+    Option(
+        "podnet_keep",
+        "--podnet-keep",
+        "podnet_keep",
+        "keep a test's namespace after it: never, on-failure or always (default: never)",
+        choices=KEEP_CHOICES,
+    ),
+    Option(
+        "podnet_ip_reuse",
+        "--podnet-ip-reuse",
+        "podnet_ip_reuse",
+        "strict: a replacement Pod reusing the old IP fails the check; allow: report the reuse "
+        "as a measured value instead (default: strict)",
+        choices=IP_REUSE_CHOICES,
+    ),
+    Option(
+        "podnet_report",
+        "--podnet-report",
+        "podnet_report",
+        "write the JSON verdict (every check, its guarantee, outcome and measured values) to PATH",
+        metavar="PATH",
+    ),
+    Option(
+        "podnet_privileged",
+        "--podnet-privileged",
+        "podnet_privileged",
+        "also run checks that need hostNetwork or privileged Pods (skipped otherwise)",
+        is_flag=True,
+    ),
+    Option(
+        "podnet_local_nodes",
+        "--podnet-local-nodes",
+        "podnet_local_nodes",
+        f"number of nodes of the embedded local cluster (default: {DEFAULT_LOCAL_NODES})",
+        metavar="N",
+    ),
+    Option(
+        "podnet_quick",
+        "--podnet-quick",
+        "podnet_quick",
+        "select only the checks marked podnet_quick (one representative check per guarantee)",
+        is_flag=True,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the user asked of this session; see ``docs/architecture.md`` for the fields."""
+
+    enabled: bool
+    kubeconfig: str | None
+    context: str | None
+    cluster: str
+    image: str
+    pause_image: str
+    timeout_scale: float
+    keep: str
+    ip_reuse: str
+    report_path: str | None
+    run_id: str
+    privileged: bool
+    local_nodes: int
+    quick: bool = False
+    list_images: bool = False
+
+    @property
+    def images(self) -> tuple[str, ...]:
+        """Every image a run pulls, in the order ``--podnet-list-images`` prints them."""
+        return (self.image, self.pause_image)
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Settings:
+        """Build the settings from ``config``; raise ``pytest.UsageError`` naming the fix."""
+        values = _Values(config)
+        cluster = values.choice("podnet_cluster", CLUSTER_CHOICES, "external")
+        kubeconfig = values.path("podnet_kubeconfig")
+        context = values.text("podnet_context")
+        if cluster == "local":
+            if kubeconfig is not None or context is not None:
+                raise pytest.UsageError(
+                    "--podnet-cluster=local brings its own kubeconfig: drop --podnet-kubeconfig "
+                    "and --podnet-context (or their ini twins), or use --podnet-cluster=external"
+                )
+            kubeconfig = str(local_paths.admin_kubeconfig())
+        workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+        if workerinput is not None and WORKER_KUBECONFIG in workerinput:
+            kubeconfig = workerinput[WORKER_KUBECONFIG]
+        if workerinput is not None and WORKER_RUN_ID in workerinput:
+            run_id = str(workerinput[WORKER_RUN_ID])
+        else:
+            run_id = new_run_id()
+        return cls(
+            enabled=values.flag("podnet"),
+            kubeconfig=kubeconfig,
+            context=context,
+            cluster=cluster,
+            image=values.text("podnet_image") or AGNHOST_IMAGE,
+            pause_image=values.text("podnet_pause_image") or PAUSE_IMAGE,
+            timeout_scale=values.positive_float("podnet_timeout_scale", 1.0),
+            keep=values.choice("podnet_keep", KEEP_CHOICES, "never"),
+            ip_reuse=values.choice("podnet_ip_reuse", IP_REUSE_CHOICES, "strict"),
+            report_path=values.path("podnet_report"),
+            run_id=run_id,
+            privileged=values.flag("podnet_privileged"),
+            local_nodes=values.positive_int("podnet_local_nodes", DEFAULT_LOCAL_NODES),
+            quick=values.flag("podnet_quick"),
+            list_images=values.flag("podnet_list_images"),
+        )
+
+
+def new_run_id() -> str:
+    """A run id that is a valid label value and sorts by start time: ``20260801123045-1a2b3c``."""
+    return f"{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
+
+
+_BY_DEST: Final = {option.dest: option for option in OPTIONS}
+
+
+class _Values:
+    """Reads one option: the command line if given there, else its ini twin, else the default."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self._config = config
+
+    def _raw(self, dest: str) -> tuple[object, str] | None:
+        option = _BY_DEST[dest]
+        cli = self._config.getoption(dest, None)
+        if cli is not None:
+            return cli, option.flag
+        ini = self._config.getini(option.ini)
+        if option.is_flag:
+            return (ini, f"ini {option.ini}") if ini else None
+        if isinstance(ini, str) and ini.strip():
+            return ini.strip(), f"ini {option.ini}"
+        return None
+
+    def flag(self, dest: str) -> bool:
+        raw = self._raw(dest)
+        return bool(raw and raw[0])
+
+    def text(self, dest: str) -> str | None:
+        raw = self._raw(dest)
+        if raw is None:
+            return None
+        value = str(raw[0]).strip()
+        if not value:
+            raise pytest.UsageError(f"{raw[1]} is empty: give a value or leave it out")
+        return value
+
+    def path(self, dest: str) -> str | None:
+        raw = self._raw(dest)
+        value = self.text(dest)
+        if raw is None or value is None:
+            return None
+        path = Path(value).expanduser()
+        if raw[1].startswith("ini ") and not path.is_absolute() and self._config.inipath:
+            # Like pytest's own "paths" ini type: relative to the file that says it.
+            path = self._config.inipath.parent / path
+        return str(path)
+
+    def choice(self, dest: str, choices: tuple[str, ...], default: str) -> str:
+        raw = self._raw(dest)
+        if raw is None:
+            return default
+        value = str(raw[0]).strip()
+        if value not in choices:
+            raise pytest.UsageError(
+                f"{raw[1]}={value!r} is not valid: use one of {', '.join(choices)}"
+            )
+        return value
+
+    def positive_float(self, dest: str, default: float) -> float:
+        raw = self._raw(dest)
+        if raw is None:
+            return default
+        try:
+            value = float(str(raw[0]))
+        except ValueError:
+            value = float("nan")
+        if not value > 0 or value == float("inf"):
+            raise pytest.UsageError(
+                f"{raw[1]}={raw[0]!r} is not valid: give a number greater than 0, e.g. 2 to "
+                "double every deadline"
+            )
+        return value
+
+    def positive_int(self, dest: str, default: int) -> int:
+        raw = self._raw(dest)
+        if raw is None:
+            return default
+        try:
+            value = int(str(raw[0]))
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise pytest.UsageError(f"{raw[1]}={raw[0]!r} is not valid: give a whole number >= 1")
+        return value

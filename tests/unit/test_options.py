@@ -1,0 +1,241 @@
+"""Options, ini twins, markers and the usage errors of bad values (no cluster involved)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_podnet.localcluster import paths
+from pytest_podnet.localcluster.versions import AGNHOST_IMAGE, PAUSE_IMAGE
+from pytest_podnet.settings import OPTIONS, Settings
+from pytest_podnet.stash import SETTINGS_KEY
+
+GROUP_TITLE = "pytest-podnet (Pod-networking guarantees on a cluster):"
+
+
+def settings_of(pytester: pytest.Pytester, *args: str) -> Settings:
+    config = pytester.parseconfigure(*args)
+    return config.stash[SETTINGS_KEY]
+
+
+def test_help_shows_every_option_in_one_podnet_group(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+
+    options_part = result.stdout.str().split("[pytest] configuration options")[0]
+    assert options_part.count(GROUP_TITLE) == 1
+    group = options_part.split(GROUP_TITLE)[1].split("\n\n")[0]
+    for option in OPTIONS:
+        assert f"  {option.flag}" in group, f"{option.flag} is not in the podnet group"
+        outside = options_part.replace(group, "")
+        assert f"  {option.flag} " not in outside
+        assert f"  {option.flag}=" not in outside
+
+
+def test_every_option_has_an_ini_twin(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+
+    ini_part = result.stdout.str().split("[pytest] configuration options")[1]
+    for option in OPTIONS:
+        assert option.ini == option.flag.removeprefix("--").replace("-", "_")
+        assert f"  {option.ini} (" in ini_part, f"{option.flag} has no ini twin {option.ini}"
+
+
+def test_markers_are_registered_with_help(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--markers")
+
+    result.stdout.fnmatch_lines(
+        [
+            "@pytest.mark.podnet_guarantee(id): the guarantee (G1, G2 or G3)*",
+            "@pytest.mark.podnet_quick: *",
+            "@pytest.mark.podnet_cross_node: the check needs two schedulable nodes*",
+            "@pytest.mark.podnet_privileged: *--podnet-privileged*",
+        ]
+    )
+
+
+def test_settings_default_to_the_upstream_images_and_strict_behaviour(
+    pytester: pytest.Pytester,
+) -> None:
+    settings = settings_of(pytester)
+
+    assert settings.enabled is False
+    assert (settings.image, settings.pause_image) == (AGNHOST_IMAGE, PAUSE_IMAGE)
+    assert (settings.cluster, settings.keep, settings.ip_reuse) == ("external", "never", "strict")
+    assert (settings.kubeconfig, settings.context, settings.report_path) == (None, None, None)
+    assert settings.timeout_scale == 1.0
+    assert settings.local_nodes == 2
+    assert not (settings.privileged)
+    assert not (settings.quick)
+    assert not (settings.list_images)
+
+
+def test_settings_read_every_ini_twin(pytester: pytest.Pytester) -> None:
+    pytester.makeini(
+        """
+        [pytest]
+        podnet = true
+        podnet_kubeconfig = conf/kc.yaml
+        podnet_context = ci
+        podnet_image = mirror.example/agnhost:2.63.0
+        podnet_pause_image = mirror.example/pause:3.10.2
+        podnet_timeout_scale = 2.5
+        podnet_keep = on-failure
+        podnet_ip_reuse = allow
+        podnet_report = out/verdict.json
+        podnet_privileged = true
+        podnet_local_nodes = 3
+        podnet_quick = true
+        """
+    )
+
+    settings = settings_of(pytester)
+
+    assert settings.enabled
+    assert settings.privileged
+    assert settings.quick
+    assert settings.kubeconfig == str(pytester.path / "conf" / "kc.yaml")
+    assert settings.context == "ci"
+    assert settings.images == ("mirror.example/agnhost:2.63.0", "mirror.example/pause:3.10.2")
+    assert settings.timeout_scale == 2.5
+    assert (settings.keep, settings.ip_reuse) == ("on-failure", "allow")
+    assert settings.report_path == str(pytester.path / "out" / "verdict.json")
+    assert settings.local_nodes == 3
+
+
+def test_command_line_wins_over_the_ini_twin(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\npodnet_timeout_scale = 2.5\npodnet_keep = always\n")
+
+    settings = settings_of(pytester, "--podnet-timeout-scale=4", "--podnet-keep=never")
+
+    assert (settings.timeout_scale, settings.keep) == (4.0, "never")
+
+
+def test_local_cluster_uses_the_admin_kubeconfig_of_the_embedded_cluster(
+    pytester: pytest.Pytester,
+) -> None:
+    settings = settings_of(pytester, "--podnet-cluster=local", "--podnet-local-nodes=1")
+
+    assert settings.kubeconfig == str(paths.admin_kubeconfig())
+    assert settings.local_nodes == 1
+
+
+def test_run_id_is_a_sortable_label_value(pytester: pytest.Pytester) -> None:
+    run_id = settings_of(pytester).run_id
+
+    stamp, _, suffix = run_id.partition("-")
+    assert len(stamp) == 14
+    assert stamp.isdigit()
+    assert len(suffix) == 6
+    assert len(run_id) <= 63
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "message"),
+    [
+        (
+            ["--podnet-timeout-scale=0"],
+            "",
+            "ERROR: --podnet-timeout-scale='0' is not valid: give a number greater than 0*",
+        ),
+        (
+            ["--podnet-timeout-scale=fast"],
+            "",
+            "ERROR: --podnet-timeout-scale='fast' is not valid*",
+        ),
+        (
+            [],
+            "podnet_keep = sometimes",
+            "ERROR: ini podnet_keep='sometimes' is not valid: use one of never, on-failure, always",
+        ),
+        (
+            [],
+            "podnet_cluster = kind",
+            "ERROR: ini podnet_cluster='kind' is not valid: use one of external, local",
+        ),
+        (
+            ["--podnet-local-nodes=0"],
+            "",
+            "ERROR: --podnet-local-nodes='0' is not valid: give a whole number >= 1",
+        ),
+        (
+            ["--podnet-cluster=local", "--podnet-context=prod"],
+            "",
+            "ERROR: --podnet-cluster=local brings its own kubeconfig: drop --podnet-kubeconfig*",
+        ),
+        (["--podnet-context="], "", "ERROR: --podnet-context is empty*"),
+    ],
+)
+def test_bad_values_are_usage_errors_naming_the_fix(
+    pytester: pytest.Pytester, args: list[str], ini: str, message: str
+) -> None:
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    pytester.makepyfile("def test_never_runs():\n    raise AssertionError\n")
+
+    result = pytester.runpytest(*args)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_bad_choice_on_the_command_line_is_rejected_by_argparse(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--podnet-ip-reuse=sometimes")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--podnet-ip-reuse: invalid choice: 'sometimes'*"])
+
+
+def test_list_images_prints_the_images_and_exits_zero(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_never_runs():\n    raise AssertionError\n")
+
+    result = pytester.runpytest_subprocess("--podnet-list-images")
+
+    assert result.ret == 0
+    assert result.outlines == [AGNHOST_IMAGE, PAUSE_IMAGE]
+
+
+def test_list_images_follows_the_mirror_options(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(
+        "--podnet-list-images",
+        "--podnet-image=mirror.local/agnhost:2.63.0",
+        "--podnet-pause-image=mirror.local/pause:3.10.2",
+    )
+
+    assert result.ret == 0
+    assert result.outlines == ["mirror.local/agnhost:2.63.0", "mirror.local/pause:3.10.2"]
+
+
+def test_quick_selects_only_the_quick_checks(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.podnet_quick
+        def test_representative():
+            pass
+
+        def test_thorough():
+            pass
+        """
+    )
+
+    result = pytester.runpytest("--podnet-quick", "-v")
+
+    result.assert_outcomes(passed=1, deselected=1)
+    result.stdout.fnmatch_lines(["*test_representative PASSED*"])
+
+
+def test_guarantee_marker_without_an_id_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.podnet_guarantee
+        def test_check():
+            pass
+        """
+    )
+
+    result = pytester.runpytest()
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*write podnet_guarantee with one id, e.g.*"])

@@ -1,0 +1,223 @@
+"""The hooks end to end on a faked preflight: header, skips, verdict table, JSON, JUnit, xdist.
+
+A fake is fine here (pure reporting logic); the same hooks run on the real cluster in
+tests/integration.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+FAKE_PREFLIGHT = """
+import pytest
+
+from pytest_podnet import preflight
+
+
+class FakeCluster:
+    context_name = "fake-context"
+    server_url = "https://127.0.0.1:1"
+
+
+FACTS = {
+    "context": "fake-context",
+    "server_url": "https://127.0.0.1:1",
+    "server_version": "v1.36.3",
+    "nodes": [{"name": "node-a", "internal_ip": "172.30.0.11", "pod_cidrs": ["10.244.0.0/24"]}],
+    "ip_families": ["IPv4"],
+}
+
+
+def pytest_configure(config):
+    patch = pytest.MonkeyPatch()
+    patch.setattr(preflight, "run", lambda settings, kubeconfig: (FakeCluster(), FACTS))
+    patch.setattr(preflight, "connect", lambda settings, kubeconfig=None: FakeCluster())
+    config.add_cleanup(patch.undo)
+
+
+@pytest.fixture
+def podnet(request):
+    return request.config
+"""
+
+G1_SUITE = """
+import pytest
+
+pytestmark = pytest.mark.podnet_guarantee("G1")
+
+
+@pytest.mark.podnet_quick
+def test_new_ip_on_delete(podnet, record_property):
+    record_property("podnet:old_ip", "10.244.0.7")
+    record_property("podnet:new_ip", "10.244.0.9")
+
+
+def test_new_ip_on_eviction(podnet):
+    assert "10.244.0.7" == "10.244.0.9", "pod/ns/echo-1 kept IP 10.244.0.7 after eviction"
+
+
+@pytest.mark.podnet_privileged
+def test_host_network_view(podnet):
+    pass
+"""
+
+G2_SUITE = """
+import pytest
+
+pytestmark = pytest.mark.podnet_guarantee("G2")
+
+
+def test_same_node(podnet, record_property):
+    record_property("podnet:pairs", 1)
+
+
+@pytest.mark.podnet_cross_node
+def test_cross_node(podnet):
+    raise AssertionError("must be skipped on one node")
+"""
+
+G3_SUITE = """
+import pytest
+
+pytestmark = pytest.mark.podnet_guarantee("G3")
+
+
+@pytest.mark.parametrize("action", ["delete", "restart"])
+def test_cluster_ip_stable(podnet, action, record_property):
+    record_property("podnet:ready_to_slice_seconds", 0.42)
+"""
+
+
+@pytest.fixture
+def suites(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeconftest(FAKE_PREFLIGHT)
+    pytester.makepyfile(test_g1=G1_SUITE, test_g2=G2_SUITE, test_g3=G3_SUITE)
+    return pytester
+
+
+def check_verdict_run(pytester: pytest.Pytester, result: pytest.RunResult) -> None:
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(passed=4, failed=1, skipped=2)
+    result.stdout.fnmatch_lines(
+        [
+            "podnet: context fake-context, server https://127.0.0.1:1, version v1.36.3",
+            "podnet: 1 schedulable node(s): node-a (172.30.0.11, pods 10.244.0.0/24); *IPv4",
+            "podnet: images registry.k8s.io/e2e-test-images/agnhost:2.63.0 *pause:3.10.2",
+            "podnet: run id *, timeout scale 1",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*= podnet verdict =*",
+            "guarantee * passed  failed  skipped  verdict",
+            "G1 * Pod IPs are ephemeral * 1 * 1 * 1  FAIL",
+            "G2 * flat network, no NAT * 1 * 0 * 1  PARTIAL",
+            "G3 * Services are the stable address * 2 * 0 * 0  PASS",
+            "podnet: JSON verdict written to verdict.json",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "SKIPPED *needs hostNetwork or privileged Pods: pass --podnet-privileged to run it",
+            "SKIPPED *needs 2 schedulable nodes, the cluster has 1",
+        ],
+        consecutive=False,
+    )
+
+    document = json.loads((pytester.path / "verdict.json").read_text())
+    assert document["run"]["server_version"] == "v1.36.3"
+    assert document["run"]["exit_status"] == 1
+    assert document["run"]["images"][0].endswith("agnhost:2.63.0")
+    assert [g["verdict"] for g in document["guarantees"]] == ["FAIL", "PARTIAL", "PASS"]
+    checks = {c["nodeid"]: c for c in document["checks"]}
+    assert len(checks) == 7
+    assert checks["test_g1.py::test_new_ip_on_delete"]["values"] == {
+        "old_ip": "10.244.0.7",
+        "new_ip": "10.244.0.9",
+    }
+    failed = checks["test_g1.py::test_new_ip_on_eviction"]
+    assert failed["outcome"] == "failed"
+    assert failed["guarantee"] == "G1"
+    assert failed["message"].startswith("AssertionError: pod/ns/echo-1 kept IP 10.244.0.7")
+    cross = checks["test_g2.py::test_cross_node"]
+    assert (cross["outcome"], cross["message"]) == (
+        "skipped",
+        "needs 2 schedulable nodes, the cluster has 1",
+    )
+    assert checks["test_g3.py::test_cluster_ip_stable[restart]"]["values"] == {
+        "ready_to_slice_seconds": 0.42
+    }
+    assert all(c["duration"] >= 0 for c in checks.values())
+
+    junit = ET.parse(pytester.path / "junit.xml").getroot()
+    case = junit.find(".//testcase[@name='test_new_ip_on_delete']")
+    assert case is not None
+    properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+    assert properties == {
+        "podnet_guarantee": "G1",
+        "podnet:old_ip": "10.244.0.7",
+        "podnet:new_ip": "10.244.0.9",
+    }
+
+
+def test_verdict_table_json_and_junit_in_a_serial_run(suites: pytest.Pytester) -> None:
+    result = suites.runpytest_subprocess(
+        "--podnet", "--podnet-report=verdict.json", "--junitxml=junit.xml", "-rs"
+    )
+
+    check_verdict_run(suites, result)
+
+
+def test_verdict_table_json_and_junit_aggregate_across_xdist_workers(
+    suites: pytest.Pytester,
+) -> None:
+    result = suites.runpytest_subprocess(
+        "--podnet",
+        "--podnet-report=verdict.json",
+        "--junitxml=junit.xml",
+        "-rs",
+        "-p",
+        "xdist",
+        "-n",
+        "2",
+    )
+
+    result.stdout.fnmatch_lines(["created: 2/2 workers"])
+    check_verdict_run(suites, result)
+
+
+def test_workers_share_the_controllers_run_id(suites: pytest.Pytester) -> None:
+    suites.makepyfile(
+        test_run_id="""
+        import pytest
+        from pytest_podnet.stash import SETTINGS_KEY
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_run_id(podnet, n, record_property):
+            record_property("podnet:run_id", podnet.stash[SETTINGS_KEY].run_id)
+        """
+    )
+
+    suites.runpytest_subprocess(
+        "--podnet", "--podnet-report=verdict.json", "-p", "xdist", "-n", "2", "test_run_id.py"
+    )
+
+    document = json.loads((suites.path / "verdict.json").read_text())
+    seen = {c["values"]["run_id"] for c in document["checks"]}
+    assert seen == {document["run"]["run_id"]}
+
+
+def test_quick_runs_one_check(suites: pytest.Pytester) -> None:
+    result = suites.runpytest_subprocess("--podnet", "--podnet-quick")
+
+    result.assert_outcomes(passed=1, deselected=6)
+    result.stdout.fnmatch_lines(["G1 * 1 * 0 * 0  PASS", "G2 * NOT RUN", "G3 * NOT RUN"])
+
+
+def test_privileged_checks_run_when_asked(suites: pytest.Pytester) -> None:
+    result = suites.runpytest_subprocess("--podnet", "--podnet-privileged", "test_g1.py")
+
+    result.assert_outcomes(passed=2, failed=1)
