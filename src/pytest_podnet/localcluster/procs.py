@@ -73,19 +73,23 @@ def start(
         if mountns:
             enter.append(f"--mount={mountns}")
         command = [*enter, "--", *argv]
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **(env or {})},
-        )
+    # posix_spawn instead of Popen: the daemon outlives this process, and an abandoned Popen
+    # object warns (ResourceWarning) when collected while its child still runs.
+    pid = os.posix_spawnp(
+        command[0],
+        command,
+        {**os.environ, **(env or {})},
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ],
+        setsid=True,
+    )
     executable = os.path.realpath(argv[0])
-    daemon = Daemon(name, process.pid, executable, log)
+    daemon = Daemon(name, pid, executable, log)
     (pid_dir() / f"{name}.json").write_text(
-        json.dumps({"pid": process.pid, "executable": executable, "log": str(log)})
+        json.dumps({"pid": pid, "executable": executable, "log": str(log)})
     )
     return daemon
 
@@ -138,6 +142,9 @@ def kill_pid(pid: int, executable: str | None = None, *, grace: float = STOP_GRA
         if not wait_exit(pid, grace):
             os.kill(pid, signal.SIGKILL)
             wait_exit(pid, grace)
+    with contextlib.suppress(ChildProcessError):
+        # Reap it if this process started it (a long pytest session does), or it stays a zombie.
+        os.waitpid(pid, os.WNOHANG)
 
 
 def run(argv: list[str], *, netns: str | None = None, check: bool = True) -> str:
