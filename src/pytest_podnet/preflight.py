@@ -107,7 +107,7 @@ def connect(settings: Settings, *, kubeconfig: str | None = None) -> kube.Cluste
             "--podnet-kubeconfig (or ini podnet_kubeconfig) at a kubeconfig file, or leave it out "
             "to use $KUBECONFIG or ~/.kube/config"
         )
-    timeout = waits.PREFLIGHT_CONNECT * settings.timeout_scale
+    timeout = waits.deadline("PREFLIGHT_CONNECT", settings.timeout_scale)
     where = f"the API server of {_kubeconfig_source(kubeconfig)}"
     try:
         return kube.Cluster.connect(kubeconfig, settings.context, connect_timeout=timeout)
@@ -199,7 +199,7 @@ def _unreachable_message(where: str, settings: Settings, err: kube.Unreachable) 
             "context), pass --podnet-context/--podnet-kubeconfig for another cluster, or raise "
             "--podnet-timeout-scale for a slow link"
         )
-    bound = waits.PREFLIGHT_CONNECT * settings.timeout_scale
+    bound = waits.deadline("PREFLIGHT_CONNECT", settings.timeout_scale)
     return f"{PREFIX}: cannot reach {where} within {bound:g}s ({err}); fix: {fix}"
 
 

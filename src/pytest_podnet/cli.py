@@ -1,0 +1,119 @@
+"""The ``podnet`` command: ``podnet sweep`` and ``podnet cluster ...`` (the embedded cluster).
+
+``sweep`` deletes what runs left behind, chosen by the run label ``podnet.io/run`` and never by a
+name prefix (that would take concurrent runs with it). Without ``--run`` it only takes namespaces
+older than ``--older-than`` (default 1h), so a run in progress is left alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Final
+
+PROG: Final = "podnet"
+#: A run whose namespaces are all older than this is surely over (the longest suite takes minutes).
+DEFAULT_OLDER_THAN: Final = "1h"
+_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION: Final = re.compile(r"^(\d+)([smhd]?)$")
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+
+
+def duration(text: str) -> timedelta:
+    """``90s``, ``30m``, ``1h``, ``2d`` or ``0`` as a ``timedelta`` (argparse type)."""
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration: use e.g. 90s, 30m, 1h, 2d")
+    amount, unit = match.groups()
+    return timedelta(seconds=int(amount) * _UNITS[unit or "s"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="pytest-podnet: the embedded cluster and cleanup of left-overs."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="{cluster,sweep}", required=True)
+    commands.add_parser(
+        "cluster",
+        help="the embedded local cluster: up, down, status, kubeconfig, ... (podnet cluster -h)",
+        add_help=False,
+    )
+    sweep = commands.add_parser(
+        "sweep",
+        help="delete what pytest-podnet runs left behind, by run label",
+        description="Delete the namespaces (and anything else) labelled podnet.io/run=<run id> "
+        "by earlier runs. Never matches by name.",
+    )
+    sweep.add_argument("--run", metavar="ID", help="sweep exactly this run id (any age)")
+    sweep.add_argument(
+        "--older-than",
+        type=duration,
+        metavar="AGE",
+        help=f"sweep only namespaces older than AGE, e.g. 30m, 1h, 2d, 0 for all "
+        f"(default without --run: {DEFAULT_OLDER_THAN})",
+    )
+    sweep.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig (default: as kubectl)")
+    sweep.add_argument("--context", metavar="NAME", help="kubeconfig context (default: current)")
+    sweep.add_argument(
+        "--no-wait",
+        dest="wait",
+        action="store_false",
+        help="return once deletion started instead of waiting until the namespaces are gone",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["cluster"]:
+        # The embedded cluster has its own parser; import it only when asked for.
+        from pytest_podnet.localcluster import cli as localcluster_cli
+
+        return localcluster_cli.main(args[1:])
+    options = build_parser().parse_args(args)
+    return run_sweep(options)
+
+
+def run_sweep(options: argparse.Namespace) -> int:
+    from pytest_podnet import cleanup, kube, waits
+
+    try:
+        cluster = kube.Cluster.connect(
+            options.kubeconfig, options.context, connect_timeout=waits.deadline("PREFLIGHT_CONNECT")
+        )
+    except kube.KubeError as err:
+        _say(f"cannot connect: {_one_line(err)}", error=True)
+        return EXIT_USAGE
+    older_than = options.older_than
+    if older_than is None and options.run is None:
+        older_than = duration(DEFAULT_OLDER_THAN)
+    try:
+        result = cleanup.sweep(cluster, options.run, older_than=older_than, wait=options.wait)
+    except (kube.KubeError, waits.WaitTimeout) as err:
+        _say(_one_line(err), error=True)
+        return EXIT_FAILED
+    for kind, namespace, name in result.deleted:
+        _say(f"deleted {kind.lower()} {name if namespace is None else f'{namespace}/{name}'}")
+    for error in result.errors:
+        _say(_one_line(error), error=True)
+    scope = f"run {options.run}" if options.run else "every pytest-podnet run"
+    age = f" older than {older_than}" if older_than is not None else ""
+    _say(f"{len(result.deleted)} object(s) of {scope}{age} deleted")
+    return EXIT_FAILED if result.errors else EXIT_OK
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _say(message: str, *, error: bool = False) -> None:
+    print(
+        f"{PROG} sweep: {'error: ' if error else ''}{message}",
+        file=sys.stderr if error else sys.stdout,
+    )

@@ -1,0 +1,100 @@
+"""The ``podnet`` command line: parsing, delegation to the embedded cluster, connect errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_podnet import cli
+
+if TYPE_CHECKING:
+    from conftest import MakeKubeconfig
+
+#: The documented preflight connect bound is 10 s; 5 s more covers starting the interpreter.
+RUN_BOUND = 15.0
+
+
+def podnet(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from pytest_podnet.cli import main; raise SystemExit(main())",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0", timedelta(0)),
+        ("90s", timedelta(seconds=90)),
+        ("45", timedelta(seconds=45)),
+        ("30m", timedelta(minutes=30)),
+        ("1h", timedelta(hours=1)),
+        ("2d", timedelta(days=2)),
+    ],
+)
+def test_durations_parse(text: str, expected: timedelta) -> None:
+    assert cli.duration(text) == expected
+
+
+def test_bad_duration_is_a_usage_error_naming_the_format() -> None:
+    result = podnet("sweep", "--older-than", "an hour")
+
+    assert result.returncode == cli.EXIT_USAGE
+    assert "'an hour' is not a duration: use e.g. 90s, 30m, 1h, 2d" in result.stderr
+
+
+def test_help_lists_sweep_and_cluster() -> None:
+    result = podnet("--help")
+
+    assert result.returncode == 0
+    assert "sweep" in result.stdout
+    assert "cluster" in result.stdout
+
+
+def test_cluster_is_delegated_to_the_embedded_cluster_command() -> None:
+    result = podnet("cluster", "--help")
+
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: podnet cluster")
+    assert "status" in result.stdout
+
+
+def test_sweep_with_an_unknown_context_says_so(
+    make_kubeconfig: MakeKubeconfig, closed_port_url: str
+) -> None:
+    kubeconfig = make_kubeconfig(closed_port_url)
+
+    result = podnet("sweep", "--kubeconfig", str(kubeconfig), "--context", "nope")
+
+    assert result.returncode == cli.EXIT_USAGE
+    assert result.stderr.strip() == (
+        f"podnet sweep: error: cannot connect: context 'nope' is not in kubeconfig {kubeconfig}: "
+        "use one of podnet-unit"
+    )
+
+
+def test_sweep_against_an_unreachable_server_fails_fast(
+    make_kubeconfig: MakeKubeconfig, closed_port_url: str
+) -> None:
+    kubeconfig = make_kubeconfig(closed_port_url)
+    started = time.monotonic()
+
+    result = podnet("sweep", "--kubeconfig", str(kubeconfig), "--run", "r1")
+
+    assert result.returncode == cli.EXIT_USAGE
+    assert result.stderr.startswith("podnet sweep: error: cannot connect: GET https://127.0.0.1:")
+    assert "Traceback" not in result.stderr
+    assert time.monotonic() - started < RUN_BOUND
