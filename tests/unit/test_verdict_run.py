@@ -221,3 +221,68 @@ def test_privileged_checks_run_when_asked(suites: pytest.Pytester) -> None:
     result = suites.runpytest_subprocess("--podnet", "--podnet-privileged", "test_g1.py")
 
     result.assert_outcomes(passed=2, failed=1)
+
+
+DIAGNOSED_SUITE = """
+import pytest
+
+from pytest_podnet import diagnostics
+from pytest_podnet.stash import NAMESPACES_KEY
+
+pytestmark = pytest.mark.podnet_guarantee("G3")
+
+
+@pytest.fixture
+def namespace(request, monkeypatch):
+    request.node.stash[NAMESPACES_KEY] = ["podnet-gw0-202608011200-abcd"]
+    monkeypatch.setattr(diagnostics, "collect", lambda cluster, namespaces: [
+        ("events " + namespaces[0], "Warning  Unhealthy  pod/echo-1  Readiness probe failed"),
+        ("pods " + namespaces[0], "echo-1  Running  10.244.0.7  node-a  restarts=0"),
+    ])
+    return request.node.stash[NAMESPACES_KEY][0]
+
+
+def test_fails_with_diagnostics(podnet, namespace):
+    assert "10.244.0.7" in "", "svc/echo lists 10.244.0.7 although pod/echo-1 is not Ready"
+
+
+def test_passes_without_diagnostics(podnet, namespace):
+    pass
+
+
+def test_fails_and_diagnostics_break(podnet, namespace, monkeypatch):
+    def broken(cluster, namespaces):
+        raise ConnectionResetError("apiserver went away")
+
+    monkeypatch.setattr(diagnostics, "collect", broken)
+    assert False, "the original failure"
+"""
+
+
+def test_diagnostics_sections_follow_a_failure_and_never_hide_it(suites: pytest.Pytester) -> None:
+    suites.makepyfile(test_diagnosed=DIAGNOSED_SUITE)
+
+    result = suites.runpytest_subprocess("--podnet", "--alluredir=allure", "test_diagnosed.py")
+
+    result.assert_outcomes(passed=1, failed=2)
+    attachments = [p.read_text() for p in (suites.path / "allure").glob("*-attachment*")]
+    assert "Warning  Unhealthy  pod/echo-1  Readiness probe failed" in attachments
+    assert "ConnectionResetError: apiserver went away" in attachments
+    output = result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "*AssertionError: svc/echo lists 10.244.0.7 although pod/echo-1 is not Ready",
+            "*- podnet diagnostics: events podnet-gw0-202608011200-abcd -*",
+            "Warning  Unhealthy  pod/echo-1  Readiness probe failed",
+            "*- podnet diagnostics: pods podnet-gw0-202608011200-abcd -*",
+            "echo-1  Running  10.244.0.7  node-a  restarts=0",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*AssertionError: the original failure",
+            "*- podnet diagnostics: diagnostics failed -*",
+            "ConnectionResetError: apiserver went away",
+        ]
+    )
+    assert output.count("podnet diagnostics: events") == 1
