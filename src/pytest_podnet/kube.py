@@ -47,7 +47,15 @@ API_REQUEST: Final = 30.0
 #: Statuses worth retrying: throttling and server-side failures that go away on their own.
 _TRANSIENT_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 
-Kind = Literal["namespaces", "pods", "deployments", "replicasets", "services", "endpointslices"]
+Kind = Literal[
+    "namespaces",
+    "pods",
+    "deployments",
+    "replicasets",
+    "services",
+    "endpointslices",
+    "serviceaccounts",
+]
 #: Kinds swept by run label, children before parents (a namespace delete takes the rest with it).
 LABELLED_KINDS: Final[tuple[Kind, ...]] = (
     "endpointslices",
@@ -1006,6 +1014,7 @@ class Cluster:
             "deployments": self._apps.list_namespaced_deployment,
             "replicasets": self._apps.list_namespaced_replica_set,
             "endpointslices": self._discovery.list_namespaced_endpoint_slice,
+            "serviceaccounts": self._core.list_namespaced_service_account,
         }
         everywhere: dict[str, Callable[..., Any]] = {
             "namespaces": self._core.list_namespace,
@@ -1014,6 +1023,7 @@ class Cluster:
             "deployments": self._apps.list_deployment_for_all_namespaces,
             "replicasets": self._apps.list_replica_set_for_all_namespaces,
             "endpointslices": self._discovery.list_endpoint_slice_for_all_namespaces,
+            "serviceaccounts": self._core.list_service_account_for_all_namespaces,
         }
         if kind == "namespaces" or namespace is None:
             return everywhere[kind], ()

@@ -29,9 +29,14 @@ T = TypeVar("T")
 #: start, one readiness period. Seconds on a warm node; 120 s leaves room for a cold image pull
 #: of agnhost (~50 MB) on a slow registry mirror.
 POD_STARTUP: Final = 120
+#: A new namespace to get its ``default`` ServiceAccount, which Pod admission requires. The
+#: serviceaccount controller adds it within a second; 30 s covers a busy controller-manager.
+NAMESPACE_SETUP: Final = 30
 #: A Pod from delete to gone: the grace period of our Pods is 5 s, then the kubelet kills and
 #: reports. 60 s covers a kubelet that is slow to sync on a loaded node.
 POD_DELETION: Final = 60
+#: A Pod from delete to a Ready replacement with the old one gone: deletion, then startup.
+POD_REPLACEMENT: Final = POD_DELETION + POD_STARTUP
 #: A Deployment from a template change to every replica replaced and Ready, one Pod at a time
 #: (maxUnavailable 1, maxSurge 0): replicas x (deletion + startup) on a warm node. 180 s covers
 #: a handful of replicas.
@@ -67,6 +72,8 @@ EXEC_OVERHEAD: Final = 30
 _DEADLINES: Final[dict[str, int]] = {
     "POD_STARTUP": POD_STARTUP,
     "POD_DELETION": POD_DELETION,
+    "POD_REPLACEMENT": POD_REPLACEMENT,
+    "NAMESPACE_SETUP": NAMESPACE_SETUP,
     "ROLLOUT_COMPLETE": ROLLOUT_COMPLETE,
     "ENDPOINTS_PROPAGATION": ENDPOINTS_PROPAGATION,
     "DATAPLANE_PROPAGATION": DATAPLANE_PROPAGATION,
@@ -313,9 +320,12 @@ class Waiter:
         gone_uids: Iterable[str] = (),
         deadline_name: str = "POD_STARTUP",
         what: str | None = None,
+        owner: str | None = None,
     ) -> list[kube.PodInfo]:
         """Wait until exactly ``replicas`` Pods match, all Ready, none terminating, and none of
-        ``gone_uids`` exists any more (replaced Pods fully gone, their IPs released)."""
+        ``gone_uids`` exists any more (replaced Pods fully gone, their IPs released).
+
+        ``owner`` names the Deployment whose state a timeout message adds to the Pods'."""
         old = frozenset(gone_uids)
         sel = selector_string(selector)
         description = what or (
@@ -334,7 +344,25 @@ class Waiter:
                 return None
             return sorted(infos, key=lambda p: (p.node or "", p.name))
 
-        return self.until(deadline_name, description, "pods", namespace, check, label_selector=sel)
+        try:
+            return self.until(
+                deadline_name, description, "pods", namespace, check, label_selector=sel
+            )
+        except WaitTimeout as timeout:
+            if owner is None:
+                raise
+            # No Pod problem to show often means no Pod at all: the Deployment says why
+            # (e.g. ReplicaFailure when admission rejects the Pod template).
+            try:
+                shown = kube.to_yaml(self.cluster.raw_deployment(namespace, owner))
+            except kube.KubeError as exc:
+                shown = f"<deployment/{namespace}/{owner} unreadable: {exc}>"
+            raise WaitTimeout(
+                deadline_name,
+                timeout.seconds,
+                description,
+                f"{timeout.last_seen}\n--- deployment/{namespace}/{owner}:\n{shown}",
+            ) from None
 
     # ............................................................................ deployments
 
@@ -422,6 +450,19 @@ class Waiter:
             None,
             lambda objects: True if name not in objects else None,
             field_selector=f"metadata.name={name}",
+        )
+
+    def default_service_account(
+        self, namespace: str, *, deadline_name: str = "NAMESPACE_SETUP"
+    ) -> None:
+        """Wait until the namespace has its ``default`` ServiceAccount (Pods need it)."""
+        self.until(
+            deadline_name,
+            f"serviceaccount/{namespace}/default to exist",
+            "serviceaccounts",
+            namespace,
+            lambda objects: True if "default" in objects else None,
+            field_selector="metadata.name=default",
         )
 
     def namespaces_gone(

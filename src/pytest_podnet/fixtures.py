@@ -1,0 +1,569 @@
+"""The ``podnet`` façade fixture and the session's ``podnet_cluster``.
+
+A check arranges with the façade (``podnet.echo_deployment()``, ``podnet.client_pod()``,
+``podnet.service_for(echo)``), acts with one verb (``podnet.rollout_restart(echo)``), and asserts
+on the typed values it returns. Every method that changes the cluster waits, watch-driven and
+within a named deadline (``waits``), for the state it promises before it returns.
+
+Each test gets its own namespace, ``podnet-{worker}-{yyyymmddhhmm}-{rand}``, labelled with the
+run id; every create pushes its undo right away and teardown unwinds them in reverse within its
+own deadline (``waits.CLEANUP``), unless ``--podnet-keep`` says to keep them.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import allure
+import pytest
+
+from pytest_podnet import cleanup, kube, probes, waits, workloads
+from pytest_podnet.kube import DeploymentInfo, EndpointSet, NodeInfo, PodInfo, ServiceInfo
+from pytest_podnet.probes import ProbeResult
+from pytest_podnet.stash import CLUSTER_KEY, NAMESPACES_KEY, PHASE_REPORTS_KEY, SETTINGS_KEY
+
+#: Environment variable bumped in the Pod template when ``set_image`` keeps the same image, so
+#: the template still changes and the Deployment rolls out new Pods.
+TEMPLATE_REVISION_ENV = "PODNET_TEMPLATE_REVISION"
+
+
+class PodnetCleanupWarning(pytest.PytestWarning):
+    """Teardown could not delete something a test created (it may be left in the cluster)."""
+
+
+class PodnetInvariantWarning(pytest.PytestWarning):
+    """A podnet container restarted during a test: its IPs may have changed under the check."""
+
+
+@dataclass(frozen=True)
+class Echo:
+    """An echo Deployment (agnhost netexec) as the façade created it."""
+
+    namespace: str
+    name: str
+    selector: Mapping[str, str]
+    placement: str
+    node: str | None
+    image: str
+
+    @property
+    def ref(self) -> str:
+        return f"deployment/{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """The Pods of a workload before and after they were replaced; ``seconds`` it took."""
+
+    old: list[PodInfo]
+    new: list[PodInfo]
+    seconds: float = 0.0
+
+    @property
+    def old_ips(self) -> set[str]:
+        return {p.ip for p in self.old if p.ip}
+
+    @property
+    def new_ips(self) -> set[str]:
+        return {p.ip for p in self.new if p.ip}
+
+
+@dataclass
+class Podnet:
+    """The façade a check uses; one per test, bound to that test's namespace."""
+
+    cluster: kube.Cluster
+    namespace: str
+    run_id: str
+    image: str
+    timeout_scale: float
+    node_id: str
+    user_properties: list[tuple[str, object]]
+    privileged: bool = False
+    ip_reuse: str = "strict"
+    undo: cleanup.UndoStack = field(default_factory=cleanup.UndoStack)
+    _clients: int = 0
+    _service_account_ready: bool = False
+
+    def __post_init__(self) -> None:
+        self.waiter = waits.Waiter(self.cluster, self.timeout_scale)
+
+    # ................................................................ cluster facts
+
+    def nodes(self) -> list[NodeInfo]:
+        """The schedulable, Ready nodes, sorted by name."""
+        return [n for n in self.cluster.nodes() if n.schedulable and n.ready]
+
+    def ip_families(self) -> list[str]:
+        """``IPv4`` and/or ``IPv6``: the families the nodes' Pod CIDRs have."""
+        return self.cluster.ip_families()
+
+    def all_pods(self) -> list[PodInfo]:
+        """Every Pod of the cluster, in every namespace (for cluster-wide IP uniqueness)."""
+        return self.cluster.all_pods()
+
+    def deadline(self, name: str) -> float:
+        """A named deadline of ``waits`` in seconds, scaled by ``--podnet-timeout-scale``."""
+        return waits.deadline(name, self.timeout_scale)
+
+    # ................................................................ creating
+
+    def echo_deployment(
+        self, replicas: int = 2, *, placement: str = workloads.SPREAD, name: str = "echo"
+    ) -> Echo:
+        """Create an agnhost netexec Deployment and wait until every replica is Ready.
+
+        ``placement``: ``"spread"`` (at most one replica per node; ``replicas`` must not exceed
+        the schedulable nodes), ``"same-node"`` (every replica on the first schedulable node),
+        or a node name (every replica pinned to it).
+        """
+        nodes = [n.name for n in self.nodes()]
+        node: str | None = None
+        if placement == workloads.SPREAD:
+            if replicas > len(nodes):
+                raise ValueError(
+                    f"echo_deployment(replicas={replicas}, placement='spread') needs "
+                    f"{replicas} schedulable nodes, the cluster has {len(nodes)}: {nodes}"
+                )
+        elif placement == workloads.SAME_NODE:
+            if not nodes:
+                raise ValueError("echo_deployment(placement='same-node'): no schedulable node")
+            node = nodes[0]
+        else:
+            if placement not in nodes:
+                raise ValueError(
+                    f"echo_deployment(placement={placement!r}): not a schedulable node; "
+                    f"use 'spread', 'same-node' or one of {nodes}"
+                )
+            node = placement
+        body = workloads.echo_deployment(
+            name,
+            self.run_id,
+            image=self.image,
+            replicas=replicas,
+            placement=placement,
+            node=node,
+            test=self.node_id,
+        )
+        self.cluster.create_deployment(self.namespace, body)
+        self.undo.push(
+            f"deployment/{self.namespace}/{name}",
+            lambda: self.cluster.delete_deployment(self.namespace, name),
+        )
+        echo = Echo(
+            self.namespace, name, workloads.workload_selector(name), placement, node, self.image
+        )
+        self._settle(echo, replicas, deadline_name="POD_STARTUP")
+        return echo
+
+    def client_pod(self, node: str | None = None, name: str | None = None) -> PodInfo:
+        """Create a netexec Pod to probe from (pinned to ``node`` if given); wait until Ready."""
+        self._clients += 1
+        name = name or ("client" if self._clients == 1 else f"client-{self._clients}")
+        if node is not None and node not in {n.name for n in self.nodes()}:
+            raise ValueError(f"client_pod(node={node!r}): not a schedulable node")
+        if not self._service_account_ready:
+            self.waiter.default_service_account(self.namespace)
+            self._service_account_ready = True
+        body = workloads.client_pod(
+            name, self.run_id, image=self.image, node=node, test=self.node_id
+        )
+        self.cluster.create_pod(self.namespace, body)
+        self.undo.push(
+            f"pod/{self.namespace}/{name}",
+            lambda: self.cluster.delete_pod(self.namespace, name),
+        )
+        return self.waiter.pod_ready(self.namespace, name)
+
+    def service_for(self, echo: Echo, name: str | None = None) -> ServiceInfo:
+        """Create a ClusterIP Service (TCP 80 -> 8080, UDP 81 -> 8081) for ``echo``; wait until
+        its EndpointSlices list exactly the Ready echo Pods."""
+        name = name or echo.name
+        body = workloads.service(name, self.run_id, selector=dict(echo.selector), test=self.node_id)
+        svc = self.cluster.create_service(self.namespace, body)
+        self.undo.push(
+            f"svc/{self.namespace}/{name}",
+            lambda: self.cluster.delete_service(self.namespace, name),
+        )
+        ready = {p.ip for p in self.pods(echo) if p.ready and p.ip}
+        self.waiter.endpoints_exactly(self.namespace, name, ready)
+        return svc
+
+    # ................................................................ reading
+
+    def pods(self, echo: Echo) -> list[PodInfo]:
+        """The current (not terminating) Pods of ``echo``, sorted by node and name."""
+        pods = self.cluster.pods(echo.namespace, waits.selector_string(echo.selector))
+        return sorted((p for p in pods if not p.terminating), key=lambda p: (p.node or "", p.name))
+
+    def read(self, obj: ServiceInfo | PodInfo | Echo) -> Any:
+        """A fresh read: ``ServiceInfo`` for a Service, ``PodInfo`` for a Pod,
+        ``DeploymentInfo`` for an echo Deployment."""
+        if isinstance(obj, ServiceInfo):
+            return self.cluster.read_service(obj.namespace, obj.name)
+        if isinstance(obj, PodInfo):
+            return self.cluster.read_pod(obj.namespace, obj.name)
+        if isinstance(obj, Echo):
+            return self.cluster.read_deployment(obj.namespace, obj.name)
+        raise TypeError(f"podnet.read() takes a ServiceInfo, PodInfo or Echo, not {obj!r}")
+
+    def deployment(self, echo: Echo) -> DeploymentInfo:
+        """A fresh read of ``echo``'s Deployment."""
+        return self.cluster.read_deployment(echo.namespace, echo.name)
+
+    def endpoints(self, svc: ServiceInfo) -> EndpointSet:
+        """What the Service's EndpointSlices list now."""
+        return self.cluster.endpoints(svc.namespace, svc.name)
+
+    # ................................................................ acting
+
+    def delete_pod(self, pod: PodInfo) -> PodInfo:
+        """Delete one echo Pod; return its Ready replacement once the old Pod is gone."""
+        return self._replace_one(
+            pod, lambda: self.cluster.delete_pod(pod.namespace, pod.name, uid=pod.uid)
+        )
+
+    def evict(self, pod: PodInfo) -> PodInfo:
+        """Evict one echo Pod through the Eviction API; return its Ready replacement once the
+        old Pod is gone."""
+        return self._replace_one(pod, lambda: self.cluster.evict_pod(pod.namespace, pod.name))
+
+    def rollout_restart(self, echo: Echo) -> Replacement:
+        """``kubectl rollout restart``: wait until every Pod is replaced and the old ones gone."""
+        return self._roll(echo, lambda: self.cluster.rollout_restart(echo.namespace, echo.name))
+
+    def set_image(self, echo: Echo, image: str | None = None) -> Replacement:
+        """``kubectl set image`` to ``image`` (default: the run's image) and wait for the
+        rollout. When the image does not change, an env var in the template is bumped so the
+        Deployment still replaces every Pod (a new template hash, the same image)."""
+        target = image or self.image
+        current = self.deployment(echo).image
+        container: dict[str, Any] = {"name": workloads.CONTAINER, "image": target}
+        if target == current:
+            revision = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
+            container["env"] = [{"name": TEMPLATE_REVISION_ENV, "value": revision}]
+        patch = {"spec": {"template": {"spec": {"containers": [container]}}}}
+        return self._roll(
+            echo, lambda: self.cluster.patch_deployment(echo.namespace, echo.name, patch)
+        )
+
+    def scale(self, echo: Echo, replicas: int) -> list[PodInfo]:
+        """Scale ``echo`` to ``replicas``; return its Pods once exactly that many are Ready
+        (and, scaling down, the removed ones gone)."""
+        self.cluster.scale_deployment(echo.namespace, echo.name, replicas)
+        return self._settle(echo, replicas, deadline_name="POD_REPLACEMENT")
+
+    def replace_all_pods(self, echo: Echo) -> Replacement:
+        """Delete every Pod of ``echo`` at once; wait for as many Ready replacements and for
+        every old Pod to be gone."""
+        start = time.monotonic()
+        old = self.pods(echo)
+        replicas = self.deployment(echo).replicas
+        for pod in old:
+            self.cluster.delete_pod(pod.namespace, pod.name, uid=pod.uid)
+        new = self._settle(
+            echo, replicas, gone_uids={p.uid for p in old}, deadline_name="POD_REPLACEMENT"
+        )
+        return Replacement(old, new, time.monotonic() - start)
+
+    def set_ready(self, pod: PodInfo, ready: bool) -> float:
+        """Switch the Pod's readiness probe to pass (``True``) or fail (``False``); return the
+        seconds from the switch until the Pod's Ready condition follows."""
+        command = (
+            ["rm", "-f", workloads.UNREADY_FILE]
+            if ready
+            else ["bash", "-c", f": > {workloads.UNREADY_FILE}"]
+        )
+        start = time.monotonic()
+        result = self.cluster.exec(
+            pod.namespace,
+            pod.name,
+            command,
+            timeout=self.deadline("EXEC_OVERHEAD"),
+            container=workloads.CONTAINER,
+        )
+        if result.exit_code != 0:
+            raise AssertionError(
+                f"could not switch readiness of {pod.ref} to {ready}: exit {result.exit_code}, "
+                f"{result.stderr.strip() or result.stdout.strip()}"
+            )
+        self.waiter.pod_ready_is(pod.namespace, pod.name, ready)
+        return time.monotonic() - start
+
+    def wait_endpoints(self, svc: ServiceInfo, ready_ips: Iterable[str | PodInfo]) -> float:
+        """Wait until the Service's EndpointSlices list exactly ``ready_ips`` (IPs or Pods) as
+        ready; return the seconds it took."""
+        ips = {ip.ip if isinstance(ip, PodInfo) else ip for ip in ready_ips}
+        if None in ips:
+            raise ValueError(f"wait_endpoints: a Pod without an IP in {ready_ips!r}")
+        start = time.monotonic()
+        self.waiter.endpoints_exactly(svc.namespace, svc.name, {ip for ip in ips if ip})
+        return time.monotonic() - start
+
+    # ................................................................ probing
+
+    def probe(
+        self,
+        from_: PodInfo,
+        to: probes.Target | Sequence[probes.Target],
+        protocol: str = probes.HTTP,
+        request: str = probes.CLIENTIP,
+        count: int = 1,
+    ) -> list[ProbeResult]:
+        """Call every target from ``from_`` in one exec; ``count`` calls per target.
+
+        Targets: a Pod (its IP, netexec's port), a Service (its ClusterIP and port), a bare IP
+        (netexec's port), or a ``probes.Probe``. Inconclusive answers are retried, wrong ones
+        never; outcomes are ``probes.REACHABLE``, ``REFUSED``, ``TIMED_OUT`` or ``ERROR``.
+        """
+        targets = _as_targets(to)
+        return probes.run_probes(
+            self.cluster,
+            from_,
+            targets,
+            protocol=protocol,
+            request=request,
+            count=count,
+            scale=self.timeout_scale,
+        )
+
+    def expect_reachable(
+        self,
+        from_: PodInfo,
+        to: probes.Target | Sequence[probes.Target],
+        protocol: str = probes.HTTP,
+        request: str = probes.CLIENTIP,
+    ) -> list[ProbeResult]:
+        """Assert that ``from_`` reaches every target, allowing the dataplane
+        ``DATAPLANE_PROPAGATION`` to converge; return the results."""
+        within = self.deadline("DATAPLANE_PROPAGATION")
+        results = probes.run_probes(
+            self.cluster,
+            from_,
+            _as_targets(to),
+            protocol=protocol,
+            request=request,
+            converge_within=within,
+            scale=self.timeout_scale,
+        )
+        failed = [r for r in results if r.outcome != probes.REACHABLE]
+        assert not failed, (
+            f"{len(failed)} of {len(results)} target(s) not reachable from {from_.ref} "
+            f"({from_.ip} on {from_.node}) within {within:g}s "
+            f"[{waits.label('DATAPLANE_PROPAGATION')}]:\n" + "\n".join(f"  {r}" for r in failed)
+        )
+        return results
+
+    # ................................................................ reporting
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """A named step of the check (an allure step too)."""
+        with allure.step(name):
+            yield
+
+    def record(self, name: str, value: object) -> None:
+        """Record a measured value or observation for the JSON report (``podnet:<name>``)."""
+        self.user_properties.append((f"podnet:{name}", value))
+
+    # ................................................................ internals
+
+    def _settle(
+        self,
+        echo: Echo,
+        replicas: int,
+        *,
+        gone_uids: Iterable[str] = (),
+        deadline_name: str,
+    ) -> list[PodInfo]:
+        pods = self.waiter.pods_settled(
+            echo.namespace,
+            echo.selector,
+            replicas,
+            gone_uids=gone_uids,
+            deadline_name=deadline_name,
+            owner=echo.name,
+        )
+        self.waiter.rollout_complete(echo.namespace, echo.name)
+        return pods
+
+    def _echo_of(self, pod: PodInfo) -> Echo:
+        workload = pod.labels.get(workloads.WORKLOAD_LABEL)
+        if pod.labels.get(workloads.ROLE_LABEL) != "echo" or workload is None:
+            raise ValueError(
+                f"{pod.ref} is not an echo Pod (role {pod.labels.get(workloads.ROLE_LABEL)!r}): "
+                "only a Deployment's Pods get a replacement"
+            )
+        return Echo(
+            pod.namespace, workload, workloads.workload_selector(workload), "", None, self.image
+        )
+
+    def _replace_one(self, pod: PodInfo, remove: Any) -> PodInfo:
+        echo = self._echo_of(pod)
+        before = {p.uid for p in self.cluster.pods(echo.namespace, _sel(echo))}
+        replicas = self.deployment(echo).replicas
+        remove()
+        pods = self._settle(echo, replicas, gone_uids={pod.uid}, deadline_name="POD_REPLACEMENT")
+        new = [p for p in pods if p.uid not in before]
+        if len(new) != 1:
+            raise AssertionError(
+                f"expected one replacement for {pod.ref} ({pod.ip}), found {len(new)} new "
+                f"Pod(s) among {[p.ref for p in pods]}"
+            )
+        return new[0]
+
+    def _roll(self, echo: Echo, change: Any) -> Replacement:
+        start = time.monotonic()
+        old = self.pods(echo)
+        replicas = self.deployment(echo).replicas
+        change()
+        self.waiter.rollout_complete(echo.namespace, echo.name)
+        new = self._settle(
+            echo, replicas, gone_uids={p.uid for p in old}, deadline_name="ROLLOUT_COMPLETE"
+        )
+        return Replacement(old, new, time.monotonic() - start)
+
+
+def _sel(echo: Echo) -> str:
+    return waits.selector_string(echo.selector)
+
+
+def _as_targets(to: probes.Target | Sequence[probes.Target]) -> list[probes.Target]:
+    if isinstance(to, PodInfo | ServiceInfo | str | probes.Probe):
+        return [to]
+    return list(to)
+
+
+def namespace_name(worker: str | None = None) -> str:
+    """``podnet-{worker}-{yyyymmddhhmm}-{rand}``: unique across xdist workers and runs."""
+    worker = worker or os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return f"podnet-{worker}-{datetime.now(UTC):%Y%m%d%H%M}-{secrets.token_hex(3)}"
+
+
+def _keep(item: pytest.Item, policy: str) -> bool:
+    if policy == "always":
+        return True
+    if policy == "on-failure":
+        reports = item.stash.get(PHASE_REPORTS_KEY, {})
+        return any(report.failed for report in reports.values())
+    return False
+
+
+def _settings(config: pytest.Config) -> Any:
+    settings = config.stash.get(SETTINGS_KEY, None)
+    if settings is None:
+        raise pytest.UsageError(
+            "pytest-podnet settings are missing: the podnet plugin is not active "
+            "(is it installed, or disabled with -p no:podnet?)"
+        )
+    return settings
+
+
+@pytest.fixture(scope="session")
+def podnet_cluster(pytestconfig: pytest.Config) -> kube.Cluster:
+    """The Kubernetes cluster of this session (``kube.Cluster``), connected once.
+
+    The plugin connects at session start (after preflight); without that, this fixture connects
+    from ``--podnet-kubeconfig`` / ``--podnet-context`` itself. Skips without ``--podnet``.
+    """
+    settings = _settings(pytestconfig)
+    if not settings.enabled:
+        pytest.skip("pass --podnet to run pytest-podnet checks against a Kubernetes cluster")
+    cluster: kube.Cluster | None = pytestconfig.stash.get(CLUSTER_KEY, None)
+    if cluster is None:
+        try:
+            cluster = kube.Cluster.connect(
+                settings.kubeconfig,
+                settings.context,
+                connect_timeout=waits.deadline("PREFLIGHT_CONNECT", settings.timeout_scale),
+            )
+        except kube.KubeError as exc:
+            pytest.fail(f"pytest-podnet cannot connect: {exc}", pytrace=False)
+        pytestconfig.stash[CLUSTER_KEY] = cluster
+    return cluster
+
+
+@pytest.fixture
+def podnet(request: pytest.FixtureRequest, podnet_cluster: kube.Cluster) -> Iterator[Podnet]:
+    """The pytest-podnet façade, bound to a fresh namespace for this test.
+
+    Create with ``echo_deployment()``, ``client_pod()``, ``service_for()``; act with
+    ``delete_pod()``, ``evict()``, ``rollout_restart()``, ``set_image()``, ``scale()``,
+    ``replace_all_pods()``, ``set_ready()``; observe with ``pods()``, ``read()``,
+    ``endpoints()``, ``wait_endpoints()``, ``probe()``, ``expect_reachable()``; report with
+    ``step()`` and ``record()``. Everything it creates is deleted after the test (see
+    ``--podnet-keep``).
+    """
+    settings = _settings(request.config)
+    item = request.node
+    name = namespace_name()
+    facade = Podnet(
+        cluster=podnet_cluster,
+        namespace=name,
+        run_id=settings.run_id,
+        image=settings.image,
+        timeout_scale=settings.timeout_scale,
+        node_id=item.nodeid,
+        user_properties=item.user_properties,
+        privileged=settings.privileged,
+        ip_reuse=settings.ip_reuse,
+    )
+    enforce = "privileged" if settings.privileged else "restricted"
+    body = workloads.namespace(name, settings.run_id, test=item.nodeid, enforce=enforce)
+    podnet_cluster.create_namespace(
+        name, body["metadata"]["labels"], body["metadata"].get("annotations")
+    )
+    facade.undo.push(f"namespace/{name}", lambda: podnet_cluster.delete_namespace(name))
+    item.stash.setdefault(NAMESPACES_KEY, []).append(name)
+    try:
+        yield facade
+    finally:
+        _teardown(facade, item, settings.keep)
+
+
+def _teardown(facade: Podnet, item: pytest.Item, keep: str) -> None:
+    _check_restarts(facade, item)
+    if _keep(item, keep):
+        facade.record("kept_namespace", facade.namespace)
+        item.add_report_section(
+            "teardown",
+            "podnet",
+            f"kept namespace {facade.namespace} (--podnet-keep={keep}); remove it with "
+            f"`podnet sweep --run {facade.run_id}`",
+        )
+        return
+    errors = facade.undo.unwind(facade.deadline("CLEANUP"))
+    if errors:
+        warnings.warn(
+            PodnetCleanupWarning(
+                f"cleanup of {item.nodeid} left {len(errors)} object(s) behind; "
+                f"`podnet sweep --run {facade.run_id}` removes them:\n  " + "\n  ".join(errors)
+            ),
+            stacklevel=1,
+        )
+
+
+def _check_restarts(facade: Podnet, item: pytest.Item) -> None:
+    try:
+        pods = facade.cluster.pods(facade.namespace)
+    except kube.KubeError:
+        return
+    restarted = [p for p in pods if p.restarts]
+    if restarted:
+        facade.record("restarted_containers", [f"{p.ref} x{p.restarts}" for p in restarted])
+        warnings.warn(
+            PodnetInvariantWarning(
+                f"{item.nodeid}: container(s) restarted during the test, so their Pods may "
+                "have changed IPs under the check: "
+                + ", ".join(f"{p.ref} (restarts {p.restarts})" for p in restarted)
+            ),
+            stacklevel=1,
+        )
