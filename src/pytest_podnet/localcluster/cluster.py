@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,8 @@ NODE_READY = 90.0
 #: A smoke Pod per node: sandbox + container start from a local image.
 SMOKE_POD_READY = 120.0
 SMOKE_NAMESPACE = "podnet-system"
+#: Serialises up/down between processes (kept outside the state dir, which down removes).
+LOCK_FILE = "/run/lock/pytest-podnet-cluster.lock"
 
 
 class ClusterError(RuntimeError):
@@ -66,9 +70,22 @@ def preflight() -> None:
         )
 
 
+@contextlib.contextmanager
+def _exclusive() -> Iterator[None]:
+    """One `up` or `down` at a time on this machine (parallel sessions share one cluster)."""
+    with open(LOCK_FILE, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def up(node_count: int = 2) -> Path:
     """Start (or reuse) the cluster; return the admin kubeconfig once every node runs a Pod."""
     preflight()
+    with _exclusive():
+        return _up(node_count)
+
+
+def _up(node_count: int) -> Path:
     existing = current_topology()
     if existing is not None and existing.node_count != node_count and is_running():
         raise ClusterError(
@@ -263,6 +280,11 @@ def smoke_pods(topology: Topology) -> None:
 
 def down() -> None:
     """Stop everything and remove every trace: processes, namespaces, links, mounts, rules."""
+    with _exclusive():
+        _down()
+
+
+def _down() -> None:
     topology = current_topology() or Topology(0)
     nodes = list(topology.nodes) or _nodes_from_netns()
     for n in nodes:

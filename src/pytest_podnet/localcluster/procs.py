@@ -139,6 +139,7 @@ def kill_pid(pid: int, executable: str | None = None, *, grace: float = STOP_GRA
         return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGCONT)  # a paused daemon (the dataplane-frozen fault) must see it
         if not wait_exit(pid, grace):
             os.kill(pid, signal.SIGKILL)
             wait_exit(pid, grace)

@@ -1,0 +1,322 @@
+"""Named, reversible faults that each break one Pod-networking guarantee on the local cluster.
+
+A conformance check that passes a broken cluster is worse than none: these faults let the
+project show every check failing for the right reason. Each fault records itself in the state
+directory, so `fault list` shows what is applied and `fault remove` (or `cluster down`) undoes it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_podnet.localcluster import cluster, controlplane, node, paths, procs
+from pytest_podnet.localcluster.network import node_root
+from pytest_podnet.localcluster.topology import POD_CIDR, Node
+
+FAULT_CHAIN = "PODNET-FAULT-SNAT"
+
+
+class FaultError(RuntimeError):
+    """A fault could not be applied or removed; the message says why."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    breaks: str
+    how: str
+    undo: str
+    add: Callable[[list[Node]], None]
+    remove: Callable[[list[Node]], None]
+    #: Nodes it applies to when --node is not given: "last" or "all".
+    default_nodes: str = "last"
+
+
+def _nodes() -> list[Node]:
+    topology = cluster.current_topology()
+    if topology is None or not cluster.is_running():
+        raise FaultError("the local cluster is not running (`podnet cluster up`)")
+    return list(topology.nodes)
+
+
+def pod_cidr(n: Node) -> str:
+    return cluster.kubectl("get", f"node/{n.name}", "-o", "jsonpath={.spec.podCIDR}").strip()
+
+
+# --- snat-pod-traffic --------------------------------------------------------------------------
+
+
+def _add_snat(nodes: list[Node]) -> None:
+    for n in nodes:
+        iptables = ["iptables", "-w", "-t", "nat"]
+        procs.run([*iptables, "-N", FAULT_CHAIN], netns=n.netns, check=False)
+        procs.run([*iptables, "-F", FAULT_CHAIN], netns=n.netns)
+        # Every Pod-to-Pod packet from this node's Pods, bridged (same node) or routed (other
+        # nodes), leaves with the node's address instead of the Pod's.
+        procs.run(
+            [*iptables, "-A", FAULT_CHAIN, "-s", pod_cidr(n), "-d", POD_CIDR, "-j", "MASQUERADE"],
+            netns=n.netns,
+        )
+        procs.run([*iptables, "-D", "POSTROUTING", "-j", FAULT_CHAIN], netns=n.netns, check=False)
+        procs.run([*iptables, "-I", "POSTROUTING", "1", "-j", FAULT_CHAIN], netns=n.netns)
+        procs.run(["conntrack", "-F"], netns=n.netns, check=False)
+
+
+def _remove_snat(nodes: list[Node]) -> None:
+    for n in nodes:
+        iptables = ["iptables", "-w", "-t", "nat"]
+        procs.run([*iptables, "-D", "POSTROUTING", "-j", FAULT_CHAIN], netns=n.netns, check=False)
+        procs.run([*iptables, "-F", FAULT_CHAIN], netns=n.netns, check=False)
+        procs.run([*iptables, "-X", FAULT_CHAIN], netns=n.netns, check=False)
+        procs.run(["conntrack", "-F"], netns=n.netns, check=False)
+
+
+# --- dataplane-stopped / dataplane-frozen ------------------------------------------------------
+
+
+def _proxy_name(n: Node) -> str:
+    return f"{n.name}-kube-proxy"
+
+
+def _add_dataplane_stopped(nodes: list[Node]) -> None:
+    for n in nodes:
+        procs.stop(_proxy_name(n))
+        # With kube-proxy gone, its Service rules would still work; flush them like a crashed
+        # dataplane that lost its state: ClusterIPs on this node no longer lead anywhere.
+        procs.run(
+            ["iptables", "-w", "-t", "nat", "-F", "KUBE-SERVICES"], netns=n.netns, check=False
+        )
+        procs.run(["conntrack", "-F"], netns=n.netns, check=False)
+
+
+def _remove_dataplane_stopped(nodes: list[Node]) -> None:
+    for n in nodes:
+        node.start_kube_proxy(n)
+
+
+def _signal_proxy(nodes: list[Node], sig: signal.Signals) -> None:
+    for n in nodes:
+        daemon = procs.find(_proxy_name(n))
+        if daemon is None or not daemon.alive:
+            raise FaultError(f"kube-proxy of {n.name} is not running")
+        os.kill(daemon.pid, sig)
+
+
+def _add_dataplane_frozen(nodes: list[Node]) -> None:
+    # Paused, not stopped: its rules stay exactly as they were, so Service traffic keeps going
+    # to backends the API has since removed (a stale dataplane).
+    _signal_proxy(nodes, signal.SIGSTOP)
+
+
+def _remove_dataplane_frozen(nodes: list[Node]) -> None:
+    _signal_proxy(nodes, signal.SIGCONT)
+
+
+# --- stale-endpoints ---------------------------------------------------------------------------
+
+
+def _restart_controller_manager(controllers: str) -> None:
+    procs.stop("kube-controller-manager")
+    controlplane.start_controller_manager(controllers)
+
+
+def _add_stale_endpoints(nodes: list[Node]) -> None:
+    _restart_controller_manager("*,-endpointslice-controller")
+
+
+def _remove_stale_endpoints(nodes: list[Node]) -> None:
+    _restart_controller_manager(controlplane.DEFAULT_CONTROLLERS)
+
+
+# --- ip-reuse ----------------------------------------------------------------------------------
+
+#: host-local wrapper: remembers the last IP a DEL freed and asks host-local for it on the next ADD
+#: (host-local honours `IP=` in CNI_ARGS), so the next Pod on the node gets the freed IP back.
+IP_REUSE_WRAPPER = """#!/bin/bash
+# podnet fault ip-reuse: hand a freed Pod IP straight back to the next Pod on this node.
+real={real}
+data={data}/podnet
+freed={data}/podnet-freed-ip
+if [ "$CNI_COMMAND" = DEL ] && [ -d "$data" ]; then
+  ip=$(grep -lx -- "$CNI_CONTAINERID" "$data"/* 2>/dev/null | head -n1)
+  [ -z "$ip" ] && ip=$(grep -l -- "^$CNI_CONTAINERID" "$data"/* 2>/dev/null | head -n1)
+  [ -n "$ip" ] && basename "$ip" > "$freed"
+fi
+if [ "$CNI_COMMAND" = ADD ] && [ -s "$freed" ]; then
+  ip=$(cat "$freed")
+  if [ ! -e "$data/$ip" ]; then
+    export CNI_ARGS="${{CNI_ARGS:+$CNI_ARGS;}}IP=$ip"
+    rm -f "$freed"
+  fi
+fi
+exec "$real"
+"""
+
+
+def _add_ip_reuse(nodes: list[Node]) -> None:
+    for n in nodes:
+        link = node.cni_bin_dir(n) / "host-local"
+        link.unlink(missing_ok=True)
+        link.write_text(
+            IP_REUSE_WRAPPER.format(
+                real=node.SYSTEM_CNI_BIN / "host-local", data=node_root(n) / "ipam"
+            )
+        )
+        link.chmod(link.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
+def _remove_ip_reuse(nodes: list[Node]) -> None:
+    for n in nodes:
+        link = node.cni_bin_dir(n) / "host-local"
+        link.unlink(missing_ok=True)
+        link.symlink_to(node.SYSTEM_CNI_BIN / "host-local")
+        (node_root(n) / "ipam" / "podnet-freed-ip").unlink(missing_ok=True)
+
+
+FAULTS: dict[str, Fault] = {
+    f.name: f
+    for f in (
+        Fault(
+            "snat-pod-traffic",
+            "G2: the receiver no longer sees the sender's Pod IP",
+            "an iptables MASQUERADE rule in the node's nat POSTROUTING for Pod-to-Pod traffic"
+            " from its Pods (same node and cross node)",
+            "delete the rule and its chain, flush conntrack",
+            _add_snat,
+            _remove_snat,
+        ),
+        Fault(
+            "dataplane-stopped",
+            "G3 (and G2 through a ClusterIP): ClusterIPs stop answering from the node's Pods",
+            "kube-proxy stopped and the nat KUBE-SERVICES chain flushed on the node",
+            "start kube-proxy again; it rewrites every Service rule",
+            _add_dataplane_stopped,
+            _remove_dataplane_stopped,
+        ),
+        Fault(
+            "dataplane-frozen",
+            "G3: traffic to a ClusterIP keeps reaching Pods that are no longer Ready/listed",
+            "kube-proxy paused (SIGSTOP) on the node: its rules stay but stop following the API",
+            "SIGCONT; kube-proxy resyncs",
+            _add_dataplane_frozen,
+            _remove_dataplane_frozen,
+        ),
+        Fault(
+            "stale-endpoints",
+            "G3: EndpointSlices no longer follow Ready Pods",
+            "kube-controller-manager restarted without the endpointslice controller",
+            "restart kube-controller-manager with every controller",
+            _add_stale_endpoints,
+            _remove_stale_endpoints,
+            default_nodes="all",
+        ),
+        Fault(
+            "ip-reuse",
+            "G1 (strict): a replacement Pod gets the IP its predecessor just freed",
+            "the node's host-local IPAM wrapped to hand the last freed IP to the next Pod",
+            "restore the plain host-local plugin",
+            _add_ip_reuse,
+            _remove_ip_reuse,
+            default_nodes="all",
+        ),
+    )
+}
+
+
+def applied_file() -> Path:
+    return paths.state_dir() / "faults.json"
+
+
+def applied() -> dict[str, list[str]]:
+    """Applied faults: name -> node names."""
+    if not applied_file().exists():
+        return {}
+    data: dict[str, list[str]] = json.loads(applied_file().read_text())
+    return data
+
+
+def _save(state: dict[str, list[str]]) -> None:
+    applied_file().write_text(json.dumps(state, indent=2))
+
+
+def _select(fault: Fault, node_name: str | None) -> list[Node]:
+    nodes = _nodes()
+    if node_name is not None:
+        chosen = [n for n in nodes if n.name == node_name]
+        if not chosen:
+            raise FaultError(f"no node {node_name}; nodes are {', '.join(n.name for n in nodes)}")
+        return chosen
+    return nodes if fault.default_nodes == "all" else nodes[-1:]
+
+
+def add(name: str, node_name: str | None = None) -> list[str]:
+    """Apply fault ``name``; returns the node names it was applied to."""
+    fault = _lookup(name)
+    state = applied()
+    if name in state:
+        return state[name]
+    nodes = _select(fault, node_name)
+    fault.add(nodes)
+    state[name] = [n.name for n in nodes]
+    _save(state)
+    return state[name]
+
+
+def remove(name: str) -> None:
+    """Undo fault ``name`` (no-op if it is not applied)."""
+    fault = _lookup(name)
+    state = applied()
+    if name not in state:
+        return
+    by_name = {n.name: n for n in _nodes()}
+    fault.remove([by_name[n] for n in state[name] if n in by_name])
+    del state[name]
+    _save(state)
+
+
+def remove_all() -> None:
+    for name in list(applied()):
+        remove(name)
+
+
+def _lookup(name: str) -> Fault:
+    if name not in FAULTS:
+        raise FaultError(f"unknown fault {name!r}; known: {', '.join(FAULTS)}")
+    return FAULTS[name]
+
+
+def main(action: str, name: str | None, node_name: str | None) -> int:
+    """Entry point of `podnet cluster fault add|remove|list`."""
+    try:
+        if action == "list":
+            current = applied() if applied_file().parent.exists() else {}
+            for fault in FAULTS.values():
+                where = current.get(fault.name)
+                mark = f"APPLIED on {', '.join(where)}" if where else "-"
+                print(
+                    f"{fault.name:20} {mark}\n    breaks: {fault.breaks}\n    how:    {fault.how}"
+                    f"\n    undo:   {fault.undo}"
+                )
+            return 0
+        if name is None:
+            print(
+                f"podnet cluster fault {action}: name a fault ({', '.join(FAULTS)})",
+                file=sys.stderr,
+            )
+            return 2
+        if action == "add":
+            print(f"{name} applied on {', '.join(add(name, node_name))}")
+        else:
+            remove(name)
+            print(f"{name} removed")
+        return 0
+    except FaultError as error:
+        print(f"podnet cluster fault {action}: {error}", file=sys.stderr)
+        return 1
