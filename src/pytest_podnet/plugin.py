@@ -87,11 +87,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         config.stash[CLUSTER_KEY] = preflight.connect(settings)
         return
     kubeconfig = settings.kubeconfig
-    if settings.cluster == "local":
-        path, started = preflight.start_local_cluster(settings)
-        config.stash[_STARTED_LOCAL_KEY] = started
-        kubeconfig = str(path)
-    cluster, facts = preflight.run(settings, kubeconfig=kubeconfig)
+    try:
+        if settings.cluster == "local":
+            path, started = preflight.start_local_cluster(settings)
+            config.stash[_STARTED_LOCAL_KEY] = started
+            kubeconfig = str(path)
+        cluster, facts = preflight.run(settings, kubeconfig=kubeconfig)
+    except pytest.UsageError as err:
+        collector = config.pluginmanager.get_plugin(VerdictCollector.name)
+        if isinstance(collector, VerdictCollector):
+            collector.preflight_error = str(err)
+        raise
     config.stash[_KUBECONFIG_KEY] = kubeconfig
     config.stash[CLUSTER_KEY] = cluster
     config.stash[_FACTS_KEY] = facts
@@ -197,6 +203,8 @@ class VerdictCollector:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.ledger = report.Ledger()
+        self.preflight_error: str | None = None
+        self.written = False
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.ledger.add(report)
@@ -210,13 +218,23 @@ class VerdictCollector:
             terminalreporter.line(f"podnet: JSON verdict written to {path}")
 
     def pytest_sessionfinish(self, exitstatus: int) -> None:
+        self._write(int(exitstatus))
+
+    def pytest_unconfigure(self) -> None:
+        # A failed preflight ends the run before sessionfinish; CI still gets a verdict file.
+        if not self.written and self.preflight_error is not None:
+            self._write(int(pytest.ExitCode.USAGE_ERROR))
+
+    def _write(self, exitstatus: int) -> None:
+        self.written = True
         settings = self.config.stash[SETTINGS_KEY]
         if not settings.report_path:
             return
         facts: dict[str, Any] = self.config.stash.get(_FACTS_KEY, {})
         run = {
             "run_id": settings.run_id,
-            "exit_status": int(exitstatus),
+            "exit_status": exitstatus,
+            "preflight_error": self.preflight_error,
             "cluster": settings.cluster,
             "images": list(settings.images),
             "timeout_scale": settings.timeout_scale,

@@ -6,6 +6,7 @@ and a listener that never answers. No traffic leaves 127.0.0.1.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +34,7 @@ def run_podnet(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult,
     return result, time.monotonic() - started
 
 
-def assert_one_usage_error(pytester: pytest.Pytester, result: pytest.RunResult, line: str) -> None:
+def assert_one_usage_error(pytester: pytest.Pytester, result: pytest.RunResult, line: str) -> str:
     """Exit 4, exactly one ERROR line on stderr matching ``line``, no traceback, no test run."""
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stderr.str()
     errors = [text for text in result.errlines if text.strip()]
@@ -42,6 +43,7 @@ def assert_one_usage_error(pytester: pytest.Pytester, result: pytest.RunResult, 
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
     assert "test session starts" not in result.stdout.str()
     assert not (pytester.path / "ran").exists()
+    return errors[0]
 
 
 def test_nonexistent_kubeconfig_names_the_option(pytester: pytest.Pytester) -> None:
@@ -194,3 +196,22 @@ def test_collect_only_does_not_connect(
     result.stdout.fnmatch_lines(["podnet: cluster not contacted*", "*test_never_runs*"])
     assert not silent_listener.contacted()
     assert not Path(pytester.path / "ran").exists()
+
+
+def test_report_file_records_the_preflight_error(
+    pytester: pytest.Pytester, make_kubeconfig: MakeKubeconfig, closed_port_url: str
+) -> None:
+    kubeconfig = make_kubeconfig(closed_port_url)
+
+    result, _ = run_podnet(
+        pytester, f"--podnet-kubeconfig={kubeconfig}", "--podnet-report=out/verdict.json"
+    )
+
+    message = assert_one_usage_error(
+        pytester, result, "ERROR: pytest-podnet preflight: cannot reach*"
+    )
+    document = json.loads((pytester.path / "out" / "verdict.json").read_text())
+    assert document["run"]["exit_status"] == pytest.ExitCode.USAGE_ERROR
+    assert f"ERROR: {document['run']['preflight_error']}" == message
+    assert document["checks"] == []
+    assert [g["verdict"] for g in document["guarantees"]] == ["NOT RUN"] * 3
