@@ -26,6 +26,10 @@ MARKERS = (
     "podnet_privileged: the check needs hostNetwork or privileged Pods; skipped unless "
     "--podnet-privileged",
 )
+#: The module defining the fixtures, registered as a plugin when --podnet is given.
+FIXTURES_PLUGIN = "pytest_podnet.fixtures"
+#: Fixtures of FIXTURES_PLUGIN a test may request directly; skipped with a reason without --podnet.
+FIXTURE_NAMES = frozenset({"podnet", "podnet_cluster"})
 #: ``config.workerinput`` key carrying the controller's preflight facts to xdist workers.
 WORKER_FACTS = "podnet_facts"
 
@@ -70,7 +74,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     settings = Settings.from_config(config)
     config.stash[SETTINGS_KEY] = settings
-    if settings.enabled and not _is_worker(config):
+    if not settings.enabled:
+        return
+    # Only when asked: the fixtures import the Kubernetes client, which other projects' runs
+    # should not pay for. Without --podnet, tests that ask for them are skipped at collection.
+    config.pluginmanager.import_plugin(FIXTURES_PLUGIN)
+    if not _is_worker(config):
         config.pluginmanager.register(VerdictCollector(config), VerdictCollector.name)
 
 
@@ -78,7 +87,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     settings = config.stash[SETTINGS_KEY]
-    if not settings.enabled or config.option.collectonly:
+    if not settings.enabled or _only_lists(config):
         return
     from pytest_podnet import preflight
 
@@ -164,6 +173,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         preflight.stop_local_cluster()
 
 
+def _only_lists(config: pytest.Config) -> bool:
+    """Runs that list tests or fixtures and run none need no cluster."""
+    option = config.option
+    return bool(
+        getattr(option, "collectonly", False)
+        or getattr(option, "showfixtures", False)
+        or getattr(option, "show_fixtures_per_test", False)
+    )
+
+
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
@@ -178,9 +197,8 @@ def _guarantee_id(item: pytest.Item, marker: pytest.Mark) -> str:
 
 
 def _uses_podnet(item: pytest.Item) -> bool:
-    # Only the façade itself: other projects may well name fixtures "podnet_*"; the fixtures of
-    # pytest_podnet.fixtures all build on the façade, so the closure of names contains it.
-    return "podnet" in getattr(item, "fixturenames", ())
+    # The exact names, not a "podnet_*" prefix: other projects may name their fixtures so.
+    return not FIXTURE_NAMES.isdisjoint(getattr(item, "fixturenames", ()))
 
 
 def _skip_reason(item: pytest.Item, settings: Settings, node_count: int | None) -> str | None:

@@ -67,7 +67,12 @@ def test_nothing_connects_or_imports_the_client_without_podnet(
             raise AssertionError("must be skipped without --podnet")
 
         def test_client_library_is_not_loaded():
-            loaded = {"kubernetes", "pytest_podnet.kube", "pytest_podnet.preflight"}
+            loaded = {
+                "kubernetes",
+                "pytest_podnet.kube",
+                "pytest_podnet.preflight",
+                "pytest_podnet.fixtures",
+            }
             assert not loaded & set(sys.modules)
         """
     )
@@ -87,3 +92,34 @@ def test_ini_podnet_false_keeps_it_inert(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("-rs")
 
     result.assert_outcomes(skipped=1)
+
+
+def test_fixtures_are_listed_with_podnet_without_connecting(
+    pytester: pytest.Pytester,
+    make_kubeconfig: MakeKubeconfig,
+    silent_listener: SilentListener,
+) -> None:
+    kubeconfig = make_kubeconfig(silent_listener.url)
+
+    result = pytester.runpytest_subprocess(
+        "--fixtures", "--podnet", f"--podnet-kubeconfig={kubeconfig}"
+    )
+
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            "podnet_cluster [[]session scope[]] -- *pytest_podnet/fixtures.py:*",
+            "podnet -- *pytest_podnet/fixtures.py:*",
+            "    The pytest-podnet façade, bound to a fresh namespace for this test.",
+        ]
+    )
+    assert not silent_listener.contacted()
+
+
+def test_session_cluster_fixture_is_skipped_too_without_podnet(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_cluster(podnet_cluster):\n    pass\n")
+
+    result = pytester.runpytest_subprocess("-rs")
+
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED * pass --podnet to run pytest-podnet checks*"])
