@@ -1,0 +1,119 @@
+"""G3: a Service sends traffic to exactly its Ready Pods.
+
+The EndpointSlices of a Service MUST list exactly its Ready Pods as ready: a replaced Pod leaves,
+its replacement joins; a Pod whose readiness fails is removed and is added back when it passes
+again. Traffic to the ClusterIP MUST NOT reach a Pod that is not Ready once the dataplane caught
+up with its removal. The convergence times (Ready -> listed, NotReady -> removed, removed -> no
+longer answering) are recorded in the JSON report.
+
+Upstream: "[sig-network] EndpointSlice should create Endpoints and EndpointSlices for Pods
+matching a Service [Conformance]" and "[sig-network] Connectivity Pod Lifecycle should be able to
+have zero downtime on a Blue Green deployment using Services and Readiness Gates".
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from pytest_podnet.probes import HOSTNAME, REACHABLE
+
+pytestmark = [pytest.mark.podnet_guarantee("G3")]
+
+#: Requests sent to the ClusterIP while one of its two Pods is not Ready. Were the unready Pod
+#: still in the dataplane, each request (a new connection, balanced afresh) would reach it with
+#: probability 1/2, so all 32 miss it with probability 2^-32 (about 2 in 10^10): a pass is not
+#: luck.
+UNREADY_PROBES = 32
+#: Requests per batch while the dataplane converges: a batch of 8 that still could reach the
+#: unready Pod comes back clean with probability 2^-8; the 32 requests above then decide.
+CONVERGE_PROBES = 8
+
+
+def test_endpoint_slices_list_exactly_the_ready_pods(podnet):
+    """The EndpointSlices of a Service MUST list exactly its Ready Pods: after one Pod is
+    replaced, the replacement and the survivor, and nothing of the deleted Pod."""
+    echo = podnet.echo_deployment(replicas=2)
+    svc = podnet.service_for(echo)
+    victim, survivor = podnet.pods(echo)
+    assert podnet.endpoints(svc).ready_ips == {victim.ip, survivor.ip}, (
+        f"G3: {svc.ref} slices {podnet.endpoints(svc)} do not list its Ready Pods "
+        f"{victim.ref} ({victim.ip}) and {survivor.ref} ({survivor.ip})"
+    )
+
+    with podnet.step(f"delete {victim.ref} ({victim.ip} on {victim.node})"):
+        replacement = podnet.delete_pod(victim)
+
+    # The wait is the assertion: it fails naming the Service, the IPs it expected and the
+    # slices it last saw, e.g. a deleted Pod still listed by a stale EndpointSlice.
+    listed = podnet.wait_endpoints(svc, [survivor, replacement])
+    podnet.record("replacement_ready_to_listed_s", round(listed, 3))
+
+
+def test_readiness_off_removes_the_pod_and_on_adds_it_back(podnet):
+    """A Pod whose readiness fails MUST leave the Service's ready endpoints, and MUST come back
+    when it passes again; the times from the Pod's Ready condition changing to the slices
+    following it are recorded (NotReady -> removed, Ready -> listed)."""
+    echo = podnet.echo_deployment(replicas=2)
+    svc = podnet.service_for(echo)
+    pod, other = podnet.pods(echo)
+
+    # Each wait is an assertion: it fails naming the Service, the IPs it expected as ready and
+    # the slices it last saw.
+    with podnet.step(f"switch readiness of {pod.ref} ({pod.ip} on {pod.node}) off"):
+        podnet.record("readiness_off_to_not_ready_s", round(podnet.set_ready(pod, False), 3))
+        removed = podnet.wait_endpoints(svc, [other])
+    podnet.record("not_ready_to_removed_s", round(removed, 3))
+
+    with podnet.step(f"switch readiness of {pod.ref} back on"):
+        podnet.record("readiness_on_to_ready_s", round(podnet.set_ready(pod, True), 3))
+        listed = podnet.wait_endpoints(svc, [pod, other])
+    podnet.record("ready_to_listed_s", round(listed, 3))
+
+
+def test_cluster_ip_never_sends_traffic_to_an_unready_pod(podnet, probe_until):
+    """Once a not-Ready Pod left the EndpointSlices, requests to the ClusterIP MUST NOT reach it,
+    although it still runs and answers on its own IP; the time from its removal to the dataplane
+    following is recorded (removed -> no longer answering)."""
+    client = podnet.client_pod()
+    echo = podnet.echo_deployment(replicas=2)
+    svc = podnet.service_for(echo)
+    unready, ready = podnet.pods(echo)
+    both = {unready.name, ready.name}
+    probe_until(
+        from_=client,
+        to=svc,
+        request=HOSTNAME,
+        count=UNREADY_PROBES,
+        done=lambda rs: {r.seen_hostname for r in rs} == both,
+        what=f"G3 precondition: {svc.ref} ({svc.cluster_ip}) answered by both {sorted(both)}",
+        deadline="DATAPLANE_PROPAGATION",
+    )
+
+    with podnet.step(f"switch readiness of {unready.ref} ({unready.ip} on {unready.node}) off"):
+        podnet.set_ready(unready, False)
+        podnet.wait_endpoints(svc, [ready])
+    seconds, _ = probe_until(
+        from_=client,
+        to=svc,
+        request=HOSTNAME,
+        count=CONVERGE_PROBES,
+        done=lambda rs: all(r.outcome == REACHABLE and r.seen_hostname == ready.name for r in rs),
+        what=f"G3: {svc.ref} ({svc.cluster_ip}) to stop sending traffic to unready {unready.ref}",
+        deadline="DATAPLANE_PROPAGATION",
+    )
+    podnet.record("removed_to_not_answering_s", round(seconds, 3))
+
+    results = podnet.probe(from_=client, to=svc, request=HOSTNAME, count=UNREADY_PROBES)
+    seen = Counter(r.seen_hostname if r.outcome == REACHABLE else r.outcome for r in results)
+    assert seen == {ready.name: UNREADY_PROBES}, (
+        f"G3: {UNREADY_PROBES} requests from {client.ref} to {svc.ref} ({svc.cluster_ip}) were "
+        f"answered {dict(seen)}; expected only Ready {ready.ref} ({ready.ip} on {ready.node}), "
+        f"never unready {unready.ref} ({unready.ip} on {unready.node})"
+    )
+    direct = podnet.probe(from_=client, to=unready, request=HOSTNAME)
+    assert direct[0].seen_hostname == unready.name, (
+        f"G3: unready {unready.ref} ({unready.ip}) no longer answers on its own IP, so the check "
+        f"above proves nothing: {direct[0]}"
+    )

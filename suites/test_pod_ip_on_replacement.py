@@ -1,0 +1,171 @@
+"""G1: Pod IPs are ephemeral.
+
+A Pod that replaces another MUST be a new Pod (a new UID) with a new IP, whatever replaced it: a
+Pod delete, a rollout restart, an image change or an eviction. The old IP MUST stop serving the
+old Pod once it is gone, and no two running Pods may share an IP. So nothing may hold on to a Pod
+IP: only a Service gives a stable address (G3).
+
+Upstream e2e has no test that compares Pod IPs across a replacement.
+
+``--podnet-ip-reuse=allow`` turns a replacement that reuses an old IP into a recorded observation
+(``ip_reused``) instead of a failure, for IPAMs that hand a freed address straight back.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+
+from pytest_podnet.kube import PodInfo
+from pytest_podnet.probes import HOSTNAME, REACHABLE
+
+pytestmark = [pytest.mark.podnet_guarantee("G1")]
+
+#: How a check replaces Pods: ``(podnet, echo, victim) -> (old Pods, new Pods)``.
+REPLACE = {
+    "rollout-restart": lambda podnet, echo, victim: old_and_new(podnet.rollout_restart(echo)),
+    "set-image": lambda podnet, echo, victim: old_and_new(podnet.set_image(echo)),
+    "eviction": lambda podnet, echo, victim: ([victim], [podnet.evict(victim)]),
+}
+
+
+def old_and_new(replacement) -> tuple[list[PodInfo], list[PodInfo]]:
+    return replacement.old, replacement.new
+
+
+def described(pods: list[PodInfo]) -> list[str]:
+    return [f"{p.ref} uid={p.uid} ip={','.join(p.ips)} node={p.node}" for p in pods]
+
+
+def expect_new_ips(podnet, old: list[PodInfo], new: list[PodInfo], how: str) -> None:
+    """No new Pod may carry an IP an old one had (strict), or it is recorded (ip-reuse=allow)."""
+    old_by_ip = {ip: pod for pod in old for ip in pod.ips}
+    reused = [
+        f"{pod.ref} (on {pod.node}) got {ip}, the IP of {old_by_ip[ip].ref} "
+        f"(on {old_by_ip[ip].node}) before {how}"
+        for pod in new
+        for ip in pod.ips
+        if ip in old_by_ip
+    ]
+    podnet.record("ip_reused", reused)
+    if podnet.ip_reuse == "allow":
+        return
+    assert not reused, (
+        f"G1: {len(reused)} replacement Pod(s) reuse an old Pod IP after {how}: expected a new "
+        "IP (pass --podnet-ip-reuse=allow to record reuse instead of failing):\n  "
+        + "\n  ".join(reused)
+    )
+
+
+def expect_new_uids(old: list[PodInfo], new: list[PodInfo], how: str) -> None:
+    kept = {p.uid for p in old} & {p.uid for p in new}
+    assert not kept, f"G1: {how} kept Pod UIDs {sorted(kept)}: after {described(new)}"
+
+
+@pytest.mark.podnet_quick
+def test_deleted_replica_comes_back_with_a_new_uid_and_a_new_ip(podnet):
+    """A deleted replica MUST come back as a new Pod (new UID) with a new IP, while the other
+    replica keeps its own: the seed scenario (2 replicas, record, delete one, compare).
+    """
+    echo = podnet.echo_deployment(replicas=2)
+    victim, survivor = podnet.pods(echo)
+    podnet.record("pods_before", described([victim, survivor]))
+
+    with podnet.step(f"delete {victim.ref} ({victim.ip} on {victim.node})"):
+        replacement = podnet.delete_pod(victim)
+
+    after = podnet.pods(echo)
+    podnet.record("pods_after", described(after))
+    assert {(p.uid, p.ip) for p in after} == {
+        (survivor.uid, survivor.ip),
+        (replacement.uid, replacement.ip),
+    }, f"G1: expected the survivor {described([survivor])} and one new Pod, got {described(after)}"
+    expect_new_uids([victim], [replacement], "a Pod delete")
+    expect_new_ips(podnet, [victim, survivor], [replacement], "a Pod delete")
+
+
+@pytest.mark.parametrize("how", sorted(REPLACE))
+def test_replaced_pods_get_new_uids_and_new_ips(podnet, how):
+    """Every Pod that a rollout restart, an image change (``kubectl set image``) or an eviction
+    (Eviction API) replaces MUST come back as a new Pod (new UID) with an IP no replaced Pod had.
+    (A Pod delete: the seed check above.)
+    """
+    echo = podnet.echo_deployment(replicas=2)
+    victim = podnet.pods(echo)[0]
+
+    with podnet.step(f"replace echo Pods by {how}"):
+        old, new = REPLACE[how](podnet, echo, victim)
+
+    podnet.record("pods_before", described(old))
+    podnet.record("pods_after", described(new))
+    assert len(new) == len(old), f"G1: {how} replaced {described(old)} by {described(new)}"
+    expect_new_uids(old, new, how)
+    expect_new_ips(podnet, old, new, how)
+
+
+def test_old_ip_stops_serving_the_deleted_pod(podnet, probe_until):
+    """Once a Pod is gone its IP MUST stop serving it within OLD_IP_RELEASE: a call to the old IP
+    is refused, times out, or is answered by a different Pod, never by the deleted one.
+    """
+    client = podnet.client_pod()
+    echo = podnet.echo_deployment(replicas=1)
+    (old,) = podnet.pods(echo)
+    before = podnet.probe(from_=client, to=old, request=HOSTNAME)
+    assert [r.seen_hostname for r in before] == [old.name], (
+        f"G1 precondition: {old.ref} ({old.ip} on {old.node}) did not answer as itself: {before[0]}"
+    )
+
+    with podnet.step(f"delete {old.ref} ({old.ip} on {old.node})"):
+        replacement = podnet.delete_pod(old)
+
+    seconds, results = probe_until(
+        from_=client,
+        to=old.ip,
+        request=HOSTNAME,
+        done=lambda rs: not (rs[0].outcome == REACHABLE and rs[0].seen_hostname == old.name),
+        what=f"G1: the old IP {old.ip} of deleted {old.ref} (on {old.node}) to stop answering "
+        f"as {old.name} (replacement {replacement.ref} has {replacement.ip})",
+        deadline="OLD_IP_RELEASE",
+    )
+    podnet.record("old_ip_answer", str(results[0]))
+    podnet.record("old_ip_release_after_replacement_s", round(seconds, 3))
+
+
+def test_running_pod_ips_are_unique_cluster_wide(podnet):
+    """No two running Pods of the cluster, in any namespace, MAY share a Pod IP. Pods of this
+    check run on every node, so an IPAM handing out one range on two nodes shows here.
+    """
+    nodes = [n.name for n in podnet.nodes()]
+    echo = podnet.echo_deployment(replicas=len(nodes))
+    ours = podnet.pods(echo) + [
+        podnet.client_pod(node=n, name=f"client-{i}") for i, n in enumerate(nodes)
+    ]
+
+    with podnet.step("list every running Pod of the cluster"):
+        node_ips = {n.internal_ip for n in podnet.nodes()}
+        running = [p for p in podnet.all_pods() if own_network(p, node_ips)]
+
+    by_ip = defaultdict(list)
+    for pod in running:
+        for ip in pod.ips:
+            by_ip[ip].append(f"{pod.ref} (on {pod.node})")
+    podnet.record("running_pod_ips", len(by_ip))
+    missing = [p.ref for p in ours if p.ip not in by_ip]
+    assert not missing, f"G1: the cluster-wide list of running Pods lacks this check's {missing}"
+    shared = {ip: refs for ip, refs in sorted(by_ip.items()) if len(refs) > 1}
+    assert not shared, f"G1: {len(shared)} Pod IP(s) shared by running Pods: " + "; ".join(
+        f"{ip} by {', '.join(refs)}" for ip, refs in shared.items()
+    )
+
+
+def own_network(pod: PodInfo, node_ips: set[str | None]) -> bool:
+    """A running Pod with its own network namespace: not hostNetwork, not on its way out.
+
+    hostNetwork Pods share their node's IP by design. ``PodInfo`` does not say hostNetwork yet
+    (docs/facade-requests.md), so a Pod whose IP is a node's InternalIP counts as one. A
+    terminating Pod may already have handed its IP back while its object lingers.
+    """
+    return (
+        pod.phase == "Running" and not pod.terminating and bool(pod.ip) and pod.ip not in node_ips
+    )

@@ -1,0 +1,98 @@
+"""G2: the cluster network is flat, without NAT between Pods.
+
+A Pod MUST reach every other Pod by its Pod IP, on its own node and on every other node, over TCP
+and UDP, in every IP family the cluster has, and the receiver MUST see the sender's own Pod IP as
+the source (the CNI contract: "pods on a node can communicate with all pods on all nodes without
+NAT"). Traffic sent to a ClusterIP MUST reach the backend with the client Pod's IP as its source.
+
+Placement is pinned (node affinity by node name), never left to the scheduler, and every ordered
+pair of schedulable nodes is covered; a failure reports one matrix for all pairs.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = [pytest.mark.podnet_guarantee("G2")]
+
+cross_node = pytest.mark.podnet_cross_node
+
+
+def pods_on_every_node(podnet, role: str) -> dict[str, object]:
+    """One netexec Pod pinned to each schedulable node, by node name."""
+    nodes = [n.name for n in podnet.nodes()]
+    return {node: podnet.client_pod(node=node, name=f"{role}-{i}") for i, node in enumerate(nodes)}
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        pytest.param("same-node"),
+        pytest.param("cross-node", marks=[cross_node, pytest.mark.podnet_quick]),
+    ],
+)
+def test_pod_to_pod_traffic_keeps_the_sender_pod_ip(podnet, scope, make_pair_matrices):
+    """Pod -> Pod by Pod IP MUST arrive over TCP and UDP with the sender's Pod IP as source.
+
+    Upstream: "[sig-network] NoSNAT Should be able to send traffic between Pods without SNAT"
+    (TCP, cross-node pairs only) and "[sig-network] Networking Granular Checks: Pods should
+    function for intra-pod communication: http|udp" (reachability, not the source IP).
+    """
+    senders = pods_on_every_node(podnet, "sender")
+    receivers = pods_on_every_node(podnet, "receiver")
+
+    with podnet.step(f"every sender calls every {scope} receiver's /clientip over TCP and UDP"):
+        matrices = make_pair_matrices(senders, receivers, scope, what="pod -> pod")
+
+    podnet.record("node_pairs", matrices.pairs)
+    assert not matrices.broken, str(matrices)
+
+
+@pytest.mark.parametrize("scope", ["same-node", pytest.param("cross-node", marks=cross_node)])
+def test_pod_to_cluster_ip_traffic_keeps_the_client_pod_ip(podnet, scope, make_pair_matrices):
+    """Pod -> ClusterIP -> Pod MUST reach the backend with the client's Pod IP as source, with
+    the backend on the client's node and on every other node (never hairpin: the client is
+    never its own backend).
+
+    Upstream: "[sig-network] Services should preserve source pod IP for traffic thru service
+    cluster IP [LinuxOnly]" (one pair, placement left to the scheduler).
+    """
+    nodes = [n.name for n in podnet.nodes()]
+    clients = pods_on_every_node(podnet, "client")
+    services = {
+        node: podnet.service_for(podnet.echo_deployment(1, placement=node, name=f"echo-{i}"))
+        for i, node in enumerate(nodes)
+    }
+    with podnet.step("every client reaches every ClusterIP (dataplane programmed)"):
+        for client in clients.values():
+            podnet.expect_reachable(from_=client, to=list(services.values()))
+
+    with podnet.step(f"every client calls the ClusterIP of every {scope} backend"):
+        matrices = make_pair_matrices(clients, services, scope, what="pod -> ClusterIP -> pod")
+
+    podnet.record("node_pairs", matrices.pairs)
+    assert not matrices.broken, str(matrices)
+
+
+@pytest.mark.podnet_privileged
+def test_host_network_pod_reaches_every_pod(podnet, make_pair_matrices):
+    """A hostNetwork Pod (the node itself) MUST reach every Pod on its node and on every other
+    node over TCP and UDP. Reachability only: the node picks its own source address (the bridge
+    address for a local Pod), which is not NAT.
+
+    Upstream: "[sig-network] Networking Granular Checks: Pods should function for node-pod
+    communication: http|udp [LinuxOnly]".
+    """
+    nodes = [n.name for n in podnet.nodes()]
+    hosts = {
+        node: podnet.host_network_pod(node=node, name=f"host-{i}") for i, node in enumerate(nodes)
+    }
+    receivers = pods_on_every_node(podnet, "receiver")
+
+    with podnet.step("every node calls every Pod's /clientip over TCP and UDP"):
+        matrices = make_pair_matrices(
+            hosts, receivers, "every-pair", what="node -> pod", expect_source=False
+        )
+
+    podnet.record("node_pairs", matrices.pairs)
+    assert not matrices.broken, str(matrices)
