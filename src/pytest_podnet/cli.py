@@ -1,4 +1,4 @@
-"""The ``podnet`` command: ``podnet sweep`` and ``podnet cluster ...`` (the embedded cluster).
+"""The ``podnet`` command: ``sweep``, ``rbac`` and ``cluster ...`` (the embedded cluster).
 
 ``sweep`` deletes what runs left behind, chosen by the run label ``podnet.io/run`` and never by a
 name prefix (that would take concurrent runs with it). Without ``--run`` it only takes namespaces
@@ -20,6 +20,8 @@ DEFAULT_OLDER_THAN: Final = "1h"
 _UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION: Final = re.compile(r"^(\d+)([smhd]?)$")
 
+_RBAC_GROUP: Final = "rbac.authorization.k8s.io"
+
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
@@ -38,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="pytest-podnet: the embedded cluster and cleanup of left-overs."
     )
-    commands = parser.add_subparsers(dest="command", metavar="{cluster,sweep}", required=True)
+    commands = parser.add_subparsers(dest="command", metavar="{cluster,sweep,rbac}", required=True)
     commands.add_parser(
         "cluster",
         help="the embedded local cluster: up, down, status, kubeconfig, ... (podnet cluster -h)",
@@ -66,6 +68,22 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="return once deletion started instead of waiting until the namespaces are gone",
     )
+    rbac = commands.add_parser(
+        "rbac",
+        help="print the least-privilege ClusterRole (and binding) a pytest-podnet run needs",
+        description="Print, as YAML for `kubectl apply -f -`, a ClusterRole with exactly the "
+        "permissions the preflight checks, and a ClusterRoleBinding for the subjects given.",
+    )
+    rbac.add_argument("--name", default="pytest-podnet", help="object names (default: %(default)s)")
+    rbac.add_argument("--user", action="append", default=[], metavar="NAME", help="bind a user")
+    rbac.add_argument("--group", action="append", default=[], metavar="NAME", help="bind a group")
+    rbac.add_argument(
+        "--serviceaccount",
+        action="append",
+        default=[],
+        metavar="NAMESPACE:NAME",
+        help="bind a ServiceAccount",
+    )
     return parser
 
 
@@ -76,8 +94,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pytest_podnet.localcluster import cli as localcluster_cli
 
         return localcluster_cli.main(args[1:])
-    options = build_parser().parse_args(args)
+    parser = build_parser()
+    options = parser.parse_args(args)
+    if options.command == "rbac":
+        return print_rbac(parser, options)
     return run_sweep(options)
+
+
+def print_rbac(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
+    import yaml
+
+    from pytest_podnet.preflight import rbac_manifest
+
+    subjects = [{"kind": "User", "name": n, "apiGroup": _RBAC_GROUP} for n in options.user]
+    subjects += [{"kind": "Group", "name": n, "apiGroup": _RBAC_GROUP} for n in options.group]
+    for account in options.serviceaccount:
+        namespace, _, name = account.partition(":")
+        if not (namespace and name):
+            parser.error(f"--serviceaccount {account!r}: write NAMESPACE:NAME")
+        subjects.append({"kind": "ServiceAccount", "name": name, "namespace": namespace})
+    print(yaml.safe_dump_all(rbac_manifest(options.name, subjects), sort_keys=False), end="")
+    return EXIT_OK
 
 
 def run_sweep(options: argparse.Namespace) -> int:

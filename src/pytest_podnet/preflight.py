@@ -9,6 +9,7 @@ review is answered, not stored). Runs on the xdist controller only; workers get 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -40,19 +41,57 @@ def _rules(group: str, resource: str, *verbs: str, subresource: str = "") -> lis
     return [Rule(group, resource, verb, subresource) for verb in verbs]
 
 
-#: Every access the fixtures, waits, probes, diagnostics and sweep make, checked before any test.
+#: Every access a session (and ``podnet sweep``) makes, checked before any test. Beyond the
+#: obvious ones: a new namespace's default ServiceAccount is awaited (serviceaccounts list/watch),
+#: ``scale`` patches deployments/scale, diagnostics list services, ``podnet sweep`` lists
+#: replicasets and watches namespaces go, and exec is asked both ways: the Python client's
+#: WebSocket exec is authorized as ``get`` (seen on v1.36), newer servers may ask ``create``.
+#: tests/integration/test_preflight_rbac.py runs every façade action with exactly this set.
 REQUIRED_ACCESS: Final[tuple[Rule, ...]] = (
-    *_rules("", "namespaces", "create", "delete", "get", "list"),
+    *_rules("", "namespaces", "create", "delete", "get", "list", "watch"),
     *_rules("", "nodes", "get", "list"),
+    *_rules("", "serviceaccounts", "list", "watch"),
     *_rules("", "pods", "create", "delete", "get", "list", "watch"),
-    *_rules("", "pods", "create", subresource="exec"),
+    *_rules("", "pods", "create", "get", subresource="exec"),
     *_rules("", "pods", "create", subresource="eviction"),
     *_rules("", "pods", "get", subresource="log"),
     *_rules("apps", "deployments", "create", "get", "patch", "list", "watch", "delete"),
-    *_rules("", "services", "create", "get", "delete"),
+    *_rules("apps", "deployments", "patch", subresource="scale"),
+    *_rules("apps", "replicasets", "list"),
+    *_rules("", "services", "create", "get", "list", "delete"),
     *_rules("discovery.k8s.io", "endpointslices", "get", "list", "watch"),
     *_rules("", "events", "list"),
 )
+
+
+def rbac_manifest(
+    name: str, subjects: list[dict[str, str]], rules: Sequence[Rule] = REQUIRED_ACCESS
+) -> list[dict[str, object]]:
+    """A ClusterRole granting ``rules`` (the least-privilege set), and a binding to ``subjects``."""
+    merged: dict[tuple[str, str], list[str]] = {}
+    for rule in rules:
+        resource = f"{rule.resource}/{rule.subresource}" if rule.subresource else rule.resource
+        merged.setdefault((rule.group, resource), []).append(rule.verb)
+    labels = {"app.kubernetes.io/name": "pytest-podnet"}
+    role: dict[str, object] = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name, "labels": labels},
+        "rules": [
+            {"apiGroups": [group], "resources": [resource], "verbs": verbs}
+            for (group, resource), verbs in merged.items()
+        ],
+    }
+    if not subjects:
+        return [role]
+    binding: dict[str, object] = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": name, "labels": labels},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+        "subjects": subjects,
+    }
+    return [role, binding]
 
 
 def run(settings: Settings, *, kubeconfig: str | None) -> tuple[kube.Cluster, dict[str, Any]]:
@@ -72,8 +111,8 @@ def run(settings: Settings, *, kubeconfig: str | None) -> tuple[kube.Cluster, di
         if err.status == 401:
             raise _usage(_credentials_message(where, err)) from None
         raise _usage(
-            f"{PREFIX}: {where} refused a read the checks need ({err}); fix: grant the rules "
-            "of manifests/rbac.yaml to this identity"
+            f"{PREFIX}: {where} refused a read the checks need ({err}); fix: grant this identity "
+            "the least-privilege set (`podnet rbac --user NAME | kubectl apply -f -`)"
         ) from None
     except kube.KubeError as err:
         raise _usage(
@@ -207,6 +246,6 @@ def _missing_access_message(where: str, missing: list[Rule]) -> str:
     rules = "; ".join(rule.yaml for rule in missing)
     return (
         f"{PREFIX}: the identity of {where} lacks {len(missing)} permission(s) the checks need, "
-        f"cluster-wide: {rules}; fix: bind a ClusterRole with these rules to it "
-        "(manifests/rbac.yaml holds the full least-privilege set)"
+        f"cluster-wide: {rules}; fix: bind a ClusterRole with these rules to it (`podnet rbac "
+        "--user NAME | kubectl apply -f -` applies the whole least-privilege set)"
     )

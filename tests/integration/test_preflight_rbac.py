@@ -11,15 +11,17 @@ import base64
 import json
 import secrets
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 from pytest_podnet.localcluster import paths
-from pytest_podnet.preflight import REQUIRED_ACCESS, Rule
+from pytest_podnet.preflight import REQUIRED_ACCESS, Rule, rbac_manifest
 
 ADMIN_KUBECONFIG = paths.admin_kubeconfig()
 KUBECTL = paths.bin_dir() / "kubectl"
@@ -40,7 +42,21 @@ def test_never_runs():
     Path("ran").write_text("a test ran after a failed preflight")
 """
 
-MakeIdentity = Callable[..., Path]
+
+@dataclass
+class Identity:
+    """A ServiceAccount ``checker`` in its own namespace, and a kubeconfig that uses its token."""
+
+    namespace: str
+    kubeconfig: Path
+    role_name: str
+
+    @property
+    def subject(self) -> str:
+        return f"{self.namespace}:checker"
+
+
+MakeIdentity = Callable[..., Identity]
 
 
 def kubectl(*args: str, stdin: str | None = None) -> str:
@@ -74,50 +90,28 @@ def labelled_with(run_id: str) -> list[str]:
     ).split()
 
 
-def cluster_rules(rules: list[Rule]) -> list[dict[str, list[str]]]:
-    merged: dict[tuple[str, str], list[str]] = {}
-    for rule in rules:
-        resource = f"{rule.resource}/{rule.subresource}" if rule.subresource else rule.resource
-        merged.setdefault((rule.group, resource), []).append(rule.verb)
-    return [
-        {"apiGroups": [group], "resources": [resource], "verbs": verbs}
-        for (group, resource), verbs in merged.items()
-    ]
-
-
 @pytest.fixture
 def make_identity(tmp_path: Path) -> Iterator[MakeIdentity]:
-    """A kubeconfig for a fresh ServiceAccount, optionally bound to a ClusterRole with ``rules``."""
+    """A fresh ServiceAccount, optionally bound to a ClusterRole with ``rules``; deleted after."""
     suffix = secrets.token_hex(3)
     namespace = f"podnet-rbac-{suffix}"
-    owned: list[tuple[str, ...]] = []
+    role_name = f"podnet-rbac-{suffix}"
     admin = yaml.safe_load(ADMIN_KUBECONFIG.read_text())
     cluster = admin["clusters"][0]["cluster"]
+    made: list[Identity] = []
 
-    def make(rules: list[Rule] | None = None, *, token: str | None = None) -> Path:
-        if not owned:
-            kubectl("create", "namespace", namespace)
-            owned.append(("namespace", namespace))
-            kubectl("create", "serviceaccount", "checker", "-n", namespace)
+    def make(rules: list[Rule] | None = None, *, token: str | None = None) -> Identity:
+        assert not made, "one identity per test"
+        kubectl("create", "namespace", namespace)
+        identity = Identity(namespace, tmp_path / "checker.kubeconfig", role_name)
+        made.append(identity)
+        kubectl("create", "serviceaccount", "checker", "-n", namespace)
         if rules is not None:
-            role = {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "ClusterRole",
-                "metadata": {"name": f"podnet-rbac-{suffix}"},
-                "rules": cluster_rules(rules),
-            }
-            kubectl("apply", "-f", "-", stdin=yaml.safe_dump(role))
-            owned.append(("clusterrole", role["metadata"]["name"]))
-            kubectl(
-                "create",
-                "clusterrolebinding",
-                f"podnet-rbac-{suffix}",
-                f"--clusterrole=podnet-rbac-{suffix}",
-                f"--serviceaccount={namespace}:checker",
-            )
-            owned.append(("clusterrolebinding", f"podnet-rbac-{suffix}"))
+            subject = {"kind": "ServiceAccount", "name": "checker", "namespace": namespace}
+            manifest = rbac_manifest(role_name, [subject], rules)
+            kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(manifest))
         if token is None:
-            token = kubectl("create", "token", "checker", "-n", namespace, "--duration=10m").strip()
+            token = kubectl("create", "token", "checker", "-n", namespace, "--duration=30m").strip()
         config = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -126,13 +120,13 @@ def make_identity(tmp_path: Path) -> Iterator[MakeIdentity]:
             "contexts": [{"name": "checker", "context": {"cluster": "local", "user": "checker"}}],
             "current-context": "checker",
         }
-        path = tmp_path / f"checker-{len(owned)}.kubeconfig"
-        path.write_text(yaml.safe_dump(config))
-        return path
+        identity.kubeconfig.write_text(yaml.safe_dump(config))
+        return identity
 
     yield make
-    for kind, name in reversed(owned):
-        kubectl("delete", kind, name, "--ignore-not-found", "--wait=false")
+    if made:
+        kubectl("delete", "clusterrolebinding,clusterrole", role_name, "--ignore-not-found")
+        kubectl("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")
 
 
 def run_podnet(pytester: pytest.Pytester, kubeconfig: Path) -> tuple[pytest.RunResult, float]:
@@ -160,9 +154,9 @@ def assert_one_usage_error(pytester: pytest.Pytester, result: pytest.RunResult) 
 def test_identity_without_rights_gets_every_missing_rule(
     pytester: pytest.Pytester, make_identity: MakeIdentity
 ) -> None:
-    kubeconfig = make_identity()
+    identity = make_identity()
 
-    result, seconds = run_podnet(pytester, kubeconfig)
+    result, seconds = run_podnet(pytester, identity.kubeconfig)
 
     message = assert_one_usage_error(pytester, result)
     assert message.startswith(
@@ -179,9 +173,9 @@ def test_identity_missing_one_right_gets_exactly_that_rule(
     pytester: pytest.Pytester, make_identity: MakeIdentity
 ) -> None:
     exec_rule = Rule("", "pods", "create", "exec")
-    kubeconfig = make_identity([rule for rule in REQUIRED_ACCESS if rule != exec_rule])
+    identity = make_identity([rule for rule in REQUIRED_ACCESS if rule != exec_rule])
 
-    result, _ = run_podnet(pytester, kubeconfig)
+    result, _ = run_podnet(pytester, identity.kubeconfig)
 
     message = assert_one_usage_error(pytester, result)
     assert "lacks 1 permission(s) the checks need, cluster-wide: " in message
@@ -192,9 +186,9 @@ def test_token_the_server_never_issued_is_rejected(
     pytester: pytest.Pytester, make_identity: MakeIdentity
 ) -> None:
     forged = base64.urlsafe_b64encode(secrets.token_bytes(24)).decode()
-    kubeconfig = make_identity(token=forged)
+    identity = make_identity(token=forged)
 
-    result, seconds = run_podnet(pytester, kubeconfig)
+    result, seconds = run_podnet(pytester, identity.kubeconfig)
 
     message = assert_one_usage_error(pytester, result)
     assert "rejected the credentials" in message
@@ -203,15 +197,62 @@ def test_token_the_server_never_issued_is_rejected(
     assert seconds < RUN_BOUND
 
 
-def test_least_privilege_identity_passes_and_the_header_describes_the_cluster(
+FACADE_TOUR = """
+import pytest
+
+pytestmark = pytest.mark.podnet_guarantee("G3")
+
+
+def test_every_action_of_the_facade(podnet):
+    echo = podnet.echo_deployment(replicas=2)
+    svc = podnet.service_for(echo)
+    client = podnet.client_pod()
+    podnet.expect_reachable(from_=client, to=svc)
+    podnet.expect_reachable(from_=client, to=podnet.pods(echo), protocol="udp")
+    first = podnet.pods(echo)[0]
+    podnet.set_ready(first, False)
+    podnet.wait_endpoints(svc, [p for p in podnet.pods(echo) if p.name != first.name])
+    podnet.set_ready(first, True)
+    podnet.evict(first)
+    podnet.delete_pod(podnet.pods(echo)[0])
+    podnet.rollout_restart(echo)
+    podnet.set_image(echo)
+    podnet.scale(echo, 1)
+    podnet.replace_all_pods(echo)
+    podnet.record("cluster_ip", podnet.read(svc).cluster_ip)
+
+
+def test_failure_diagnostics(podnet):
+    podnet.echo_deployment(replicas=1)
+    raise AssertionError("deliberate failure to collect diagnostics")
+"""
+
+
+def test_least_privilege_set_is_enough_for_every_action(
     pytester: pytest.Pytester, make_identity: MakeIdentity
 ) -> None:
-    kubeconfig = make_identity(list(REQUIRED_ACCESS))
-    pytester.makepyfile("def test_runs():\n    pass\n")
+    """Bound to exactly what `podnet rbac` prints, every façade action and diagnostics work."""
+    identity = make_identity()
+    printed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from pytest_podnet.cli import main; raise SystemExit(main())",
+            "rbac",
+            f"--name={identity.role_name}",
+            f"--serviceaccount={identity.subject}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=KUBECTL_CALL,
+        check=True,
+    ).stdout
+    kubectl("apply", "-f", "-", stdin=printed)
+    pytester.makepyfile(FACADE_TOUR)
 
-    result = pytester.runpytest_subprocess("--podnet", f"--podnet-kubeconfig={kubeconfig}")
+    result = pytester.runpytest_subprocess("--podnet", f"--podnet-kubeconfig={identity.kubeconfig}")
 
-    assert result.ret == pytest.ExitCode.OK, result.stderr.str()
+    result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
             "podnet: context checker, server https://*, version v1.36.3",
@@ -220,3 +261,9 @@ def test_least_privilege_identity_passes_and_the_header_describes_the_cluster(
             "podnet: run id *, timeout scale 1",
         ]
     )
+    output = result.stdout.str()
+    assert "AssertionError: deliberate failure to collect diagnostics" in output
+    for title in ("events", "pods", "services", "endpointslices", "logs"):
+        assert f"podnet diagnostics: {title} podnet-" in output
+    assert "Forbidden" not in output
+    assert "forbidden" not in output

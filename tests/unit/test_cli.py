@@ -9,8 +9,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
+import yaml
 
 from pytest_podnet import cli
+from pytest_podnet.preflight import REQUIRED_ACCESS
 
 if TYPE_CHECKING:
     from conftest import MakeKubeconfig
@@ -98,3 +100,42 @@ def test_sweep_against_an_unreachable_server_fails_fast(
     assert result.stderr.startswith("podnet sweep: error: cannot connect: GET https://127.0.0.1:")
     assert "Traceback" not in result.stderr
     assert time.monotonic() - started < RUN_BOUND
+
+
+def test_rbac_prints_a_cluster_role_with_every_checked_rule_and_a_binding() -> None:
+    result = podnet("rbac", "--name=podnet-ci", "--serviceaccount=ci:runner", "--user=alice")
+
+    assert result.returncode == 0, result.stderr
+    role, binding = yaml.safe_load_all(result.stdout)
+    granted = {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    wanted = {
+        (r.group, f"{r.resource}/{r.subresource}" if r.subresource else r.resource, r.verb)
+        for r in REQUIRED_ACCESS
+    }
+    assert granted == wanted
+    assert (role["kind"], role["metadata"]["name"]) == ("ClusterRole", "podnet-ci")
+    assert binding["kind"] == "ClusterRoleBinding"
+    assert binding["roleRef"]["name"] == "podnet-ci"
+    assert binding["subjects"] == [
+        {"kind": "User", "name": "alice", "apiGroup": "rbac.authorization.k8s.io"},
+        {"kind": "ServiceAccount", "name": "runner", "namespace": "ci"},
+    ]
+
+
+def test_rbac_without_subjects_prints_only_the_role() -> None:
+    result = podnet("rbac")
+
+    assert [doc["kind"] for doc in yaml.safe_load_all(result.stdout)] == ["ClusterRole"]
+
+
+def test_rbac_rejects_a_service_account_without_namespace() -> None:
+    result = podnet("rbac", "--serviceaccount=runner")
+
+    assert result.returncode == cli.EXIT_USAGE
+    assert "--serviceaccount 'runner': write NAMESPACE:NAME" in result.stderr
