@@ -79,7 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # Only when asked: the fixtures import the Kubernetes client, which other projects' runs
     # should not pay for. Without --podnet, tests that ask for them are skipped at collection.
     config.pluginmanager.import_plugin(FIXTURES_PLUGIN)
-    if not _is_worker(config):
+    if not _is_worker(config) and not _only_lists(config):
         config.pluginmanager.register(VerdictCollector(config), VerdictCollector.name)
 
 

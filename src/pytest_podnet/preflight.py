@@ -174,10 +174,11 @@ def start_local_cluster(settings: Settings) -> tuple[Path, bool]:
 
     try:
         return localcluster.ensure_up(nodes=settings.local_nodes)
-    except localcluster.ClusterError as err:
+    except Exception as err:  # any failure of the start-up is one message, not a traceback
+        detail = str(err) if isinstance(err, localcluster.ClusterError) else repr(err)
         raise _usage(
-            f"{PREFIX}: the local cluster did not come up: {err}; fix: run `podnet cluster up` "
-            "to see each step, or `podnet cluster down` to start from scratch"
+            f"{PREFIX}: the local cluster did not come up: {detail}; fix: run `podnet cluster "
+            "up` to see each step, or `podnet cluster down` to start from scratch"
         ) from None
 
 
