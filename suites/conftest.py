@@ -145,6 +145,14 @@ class PairMatrices:
 
 
 @pytest.fixture
+def placement(podnet) -> str:
+    """Where a check's echo replicas go: one per node (``spread``) on a cluster with two
+    schedulable nodes or more, all on the one node (``same-node``) otherwise, so the G1 and G3
+    checks also run on a one-node cluster."""
+    return "spread" if len(podnet.nodes()) > 1 else "same-node"
+
+
+@pytest.fixture
 def make_pair_matrices(podnet):
     """Probe ``/clientip`` across node pairs; return ``PairMatrices``, one per protocol and family.
 
@@ -153,6 +161,9 @@ def make_pair_matrices(podnet):
     Every pair is probed before anything is judged; one exec per sender, protocol and family
     carries all of that sender's probes. Pods are probed in every IP family of the cluster (a Pod
     without an address in one counts as unreachable in it), Services in the families they have.
+    With ``converge`` (a deadline name, for a Service the dataplane may still be programming), a
+    sender's batch is repeated while any pair is unreachable, up to that deadline; an answer,
+    right or wrong, is never retried.
     """
 
     def make(
@@ -163,6 +174,7 @@ def make_pair_matrices(podnet):
         what: str,
         protocols: Sequence[str] = (probes.HTTP, probes.UDP),
         expect_source: bool = True,
+        converge: str | None = None,
     ) -> PairMatrices:
         nodes = sorted(set(senders) | set(receivers))
         pairs = SCOPES[scope](nodes)
@@ -180,7 +192,8 @@ def make_pair_matrices(podnet):
                 title = f"{what}, {scope}, {protocol} /clientip, {family}"
                 matrix = PairMatrix(title, nodes, expect_source)
                 for src, sender in senders.items():
-                    _probe_row(podnet, matrix, src, sender, receivers, pairs, protocol, family)
+                    row = _row(matrix, src, sender, receivers, pairs, protocol, family)
+                    _probe_row(podnet, matrix, src, sender, row, family, converge)
                 podnet.record(f"matrix {title}", matrix.rows())
                 matrices.append(matrix)
         return PairMatrices(tuple(matrices))
@@ -188,8 +201,7 @@ def make_pair_matrices(podnet):
     return make
 
 
-def _probe_row(
-    podnet,
+def _row(
     matrix: PairMatrix,
     src: str,
     sender: PodInfo,
@@ -197,7 +209,8 @@ def _probe_row(
     pairs: Pairs,
     protocol: str,
     family: str,
-) -> None:
+) -> list[tuple[str, probes.Probe]]:
+    """The probes from ``sender`` on ``src`` to every receiver it pairs with in ``family``."""
     expected = address(sender, family)
     targets: list[tuple[str, probes.Probe]] = []
     for dst in (d for s, d in pairs if s == src):
@@ -208,11 +221,50 @@ def _probe_row(
             continue
         base = probes.probe_for(receivers[dst], protocol, probes.CLIENTIP)
         targets.append((dst, replace(base, ip=ip)))
+    return targets
+
+
+def _probe_row(
+    podnet,
+    matrix: PairMatrix,
+    src: str,
+    sender: PodInfo,
+    targets: list[tuple[str, probes.Probe]],
+    family: str,
+    converge: str | None,
+) -> None:
     if not targets:
         return
-    results = podnet.probe(from_=sender, to=[probe for _, probe in targets])
+    to = [probe for _, probe in targets]
+    if converge is None:
+        results = podnet.probe(from_=sender, to=to)
+    else:
+        _, _, results = _repeat(podnet, sender, to, _all_reachable, converge)
     for (dst, _), result in zip(targets, results, strict=True):
-        matrix.judge(src, dst, sender, expected, result)
+        matrix.judge(src, dst, sender, address(sender, family), result)
+
+
+def _all_reachable(results: list[ProbeResult]) -> bool:
+    return all(r.outcome == probes.REACHABLE for r in results)
+
+
+def _repeat(
+    podnet,
+    from_: PodInfo,
+    to: probes.Target | Sequence[probes.Target],
+    done: Callable[[list[ProbeResult]], bool],
+    deadline: str,
+    **kwargs: object,
+) -> tuple[bool, float, list[ProbeResult]]:
+    """Repeat one batch until ``done`` or the named deadline: (done?, seconds, last batch)."""
+    seconds = podnet.deadline(deadline)
+    start = time.monotonic()
+    while True:
+        results = podnet.probe(from_=from_, to=to, **kwargs)
+        elapsed = time.monotonic() - start
+        ok = done(results)
+        if ok or elapsed >= seconds:
+            return ok, elapsed, results
 
 
 @pytest.fixture
@@ -237,18 +289,13 @@ def probe_until(podnet):
         request: str = probes.CLIENTIP,
         count: int = 1,
     ) -> tuple[float, list[ProbeResult]]:
-        seconds = podnet.deadline(deadline)
-        start = time.monotonic()
-        while True:
-            results = podnet.probe(
-                from_=from_, to=to, protocol=protocol, request=request, count=count
-            )
-            elapsed = time.monotonic() - start
-            if done(results):
-                return elapsed, results
-            assert elapsed < seconds, (
-                f"timed out after {seconds:g}s [{waits.label(deadline)}] waiting for {what}; "
-                "last seen:\n" + "\n".join(f"  {r}" for r in results)
-            )
+        ok, elapsed, results = _repeat(
+            podnet, from_, to, done, deadline, protocol=protocol, request=request, count=count
+        )
+        assert ok, (
+            f"timed out after {podnet.deadline(deadline):g}s [{waits.label(deadline)}] waiting "
+            f"for {what}; last seen:\n" + "\n".join(f"  {r}" for r in results)
+        )
+        return elapsed, results
 
     return until

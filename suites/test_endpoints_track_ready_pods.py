@@ -31,10 +31,10 @@ UNREADY_PROBES = 32
 CONVERGE_PROBES = 8
 
 
-def test_endpoint_slices_list_exactly_the_ready_pods(podnet):
+def test_endpoint_slices_list_exactly_the_ready_pods(podnet, placement):
     """The EndpointSlices of a Service MUST list exactly its Ready Pods: after one Pod is
     replaced, the replacement and the survivor, and nothing of the deleted Pod."""
-    echo = podnet.echo_deployment(replicas=2)
+    echo = podnet.echo_deployment(replicas=2, placement=placement)
     svc = podnet.service_for(echo)
     victim, survivor = podnet.pods(echo)
     assert podnet.endpoints(svc).ready_ips == {victim.ip, survivor.ip}, (
@@ -51,11 +51,11 @@ def test_endpoint_slices_list_exactly_the_ready_pods(podnet):
     podnet.record("replacement_ready_to_listed_s", round(listed, 3))
 
 
-def test_readiness_off_removes_the_pod_and_on_adds_it_back(podnet):
+def test_readiness_off_removes_the_pod_and_on_adds_it_back(podnet, placement):
     """A Pod whose readiness fails MUST leave the Service's ready endpoints, and MUST come back
     when it passes again; the times from the Pod's Ready condition changing to the slices
     following it are recorded (NotReady -> removed, Ready -> listed)."""
-    echo = podnet.echo_deployment(replicas=2)
+    echo = podnet.echo_deployment(replicas=2, placement=placement)
     svc = podnet.service_for(echo)
     pod, other = podnet.pods(echo)
 
@@ -72,12 +72,12 @@ def test_readiness_off_removes_the_pod_and_on_adds_it_back(podnet):
     podnet.record("ready_to_listed_s", round(listed, 3))
 
 
-def test_cluster_ip_never_sends_traffic_to_an_unready_pod(podnet, probe_until):
+def test_cluster_ip_never_sends_traffic_to_an_unready_pod(podnet, placement, probe_until):
     """Once a not-Ready Pod left the EndpointSlices, requests to the ClusterIP MUST NOT reach it,
     although it still runs and answers on its own IP; the time from its removal to the dataplane
     following is recorded (removed -> no longer answering)."""
     client = podnet.client_pod()
-    echo = podnet.echo_deployment(replicas=2)
+    echo = podnet.echo_deployment(replicas=2, placement=placement)
     svc = podnet.service_for(echo)
     unready, ready = podnet.pods(echo)
     both = {unready.name, ready.name}

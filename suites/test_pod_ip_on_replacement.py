@@ -64,11 +64,11 @@ def expect_new_uids(old: list[PodInfo], new: list[PodInfo], how: str) -> None:
 
 
 @pytest.mark.podnet_quick
-def test_deleted_replica_comes_back_with_a_new_uid_and_a_new_ip(podnet):
+def test_deleted_replica_comes_back_with_a_new_uid_and_a_new_ip(podnet, placement):
     """A deleted replica MUST come back as a new Pod (new UID) with a new IP, while the other
     replica keeps its own: the seed scenario (2 replicas, record, delete one, compare).
     """
-    echo = podnet.echo_deployment(replicas=2)
+    echo = podnet.echo_deployment(replicas=2, placement=placement)
     victim, survivor = podnet.pods(echo)
     podnet.record("pods_before", described([victim, survivor]))
 
@@ -86,12 +86,12 @@ def test_deleted_replica_comes_back_with_a_new_uid_and_a_new_ip(podnet):
 
 
 @pytest.mark.parametrize("how", sorted(REPLACE))
-def test_replaced_pods_get_new_uids_and_new_ips(podnet, how):
+def test_replaced_pods_get_new_uids_and_new_ips(podnet, placement, how):
     """Every Pod that a rollout restart, an image change (``kubectl set image``) or an eviction
     (Eviction API) replaces MUST come back as a new Pod (new UID) with an IP no replaced Pod had.
     (A Pod delete: the seed check above.)
     """
-    echo = podnet.echo_deployment(replicas=2)
+    echo = podnet.echo_deployment(replicas=2, placement=placement)
     victim = podnet.pods(echo)[0]
 
     with podnet.step(f"replace echo Pods by {how}"):

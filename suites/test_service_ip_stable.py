@@ -45,11 +45,11 @@ REPLACE_ALL = {
         "scale-to-zero-and-back",
     ],
 )
-def test_cluster_ip_survives_replacement_of_every_backend(podnet, how, probe_until):
+def test_cluster_ip_survives_replacement_of_every_backend(podnet, placement, how, probe_until):
     """The ClusterIP and UID of a Service MUST NOT change when every backend Pod is replaced,
     and the ClusterIP MUST serve again, answered only by the new Pods."""
     client = podnet.client_pod()
-    echo = podnet.echo_deployment(replicas=2)
+    echo = podnet.echo_deployment(replicas=2, placement=placement)
     svc = podnet.service_for(echo)
     podnet.expect_reachable(from_=client, to=svc)
     old = podnet.pods(echo)
