@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.stream import stream as k8s_stream
-from kubernetes.watch import Watch
+from kubernetes.watch.watch import iter_resp_lines
 
 T = TypeVar("T")
 Raw = dict[str, Any]
@@ -437,6 +438,11 @@ def _domain_error(exc: BaseException, what: str) -> KubeError:
     if isinstance(exc, k8s.ApiException):
         message = f"{what}: {exc.status} {_status_message(exc)}"
         status, reason = exc.status, str(exc.reason or "")
+        handshake = re.search(r"Handshake status (\d{3})", reason)
+        if not status and handshake:
+            # A websocket (exec) upgrade the server refused: the client reports status 0.
+            status = int(handshake.group(1))
+            message = f"{what}: {status} {reason.splitlines()[0][:300]}"
         if status == 404:
             return NotFound(message, status=status, reason=reason)
         if status == 409:
@@ -806,6 +812,11 @@ class Cluster:
                 status_text = response.read_channel(3)
             finally:
                 response.close()
+                # After the server's close frame the websocket counts itself closed and its
+                # close() returns early, leaving the TLS socket open; shut it for good.
+                socket = getattr(response, "sock", None)
+                if socket is not None:
+                    socket.shutdown()
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise _domain_error(exc, what) from exc
         except Exception as exc:
@@ -1060,19 +1071,30 @@ class Cluster:
             remaining = until - time.monotonic()
             if remaining <= 0:
                 return
-            watch = Watch()  # type: ignore[no-untyped-call]
             try:
-                for event in watch.stream(  # type: ignore[no-untyped-call]
-                    fn,
+                response = fn(
                     *args,
+                    watch=True,
                     resource_version=version,
                     timeout_seconds=max(1, math.ceil(remaining)),
                     allow_watch_bookmarks=True,
-                    deserialize=False,
+                    _preload_content=False,
                     _request_timeout=(self.connect_timeout, remaining + 5),
                     **selectors,
-                ):
-                    kind_of_event, obj = event["type"], event["raw_object"]
+                )
+            except (k8s.ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+                if isinstance(exc, k8s.ApiException) and not _is_transient(exc):
+                    raise _domain_error(exc, what) from exc
+                continue
+            try:
+                for line in iter_resp_lines(response):  # type: ignore[no-untyped-call]
+                    if not line:
+                        continue
+                    event = json.loads(line)
+                    kind_of_event, obj = event.get("type"), event.get("object") or {}
+                    if kind_of_event == "ERROR":
+                        # 410 Gone (the version is too old) and friends: relist and go on.
+                        break
                     if kind_of_event == "BOOKMARK":
                         continue
                     name = _meta(obj).get("name", "")
@@ -1083,14 +1105,12 @@ class Cluster:
                     yield dict(objects)
                     if time.monotonic() >= until:
                         return
-            except k8s.ApiException as exc:
-                if exc.status != 410 and not _is_transient(exc):
-                    raise _domain_error(exc, what) from exc
-            except (urllib3.exceptions.HTTPError, OSError):
-                # The watch connection dropped; the relist above the loop resumes it.
+            except (urllib3.exceptions.HTTPError, OSError, ValueError):
+                # The watch connection dropped mid-stream; the relist above resumes it.
                 pass
             finally:
-                watch.stop()  # type: ignore[no-untyped-call]
+                response.close()
+                response.release_conn()
 
 
 def _exit_code(status_text: str, what: str) -> int:

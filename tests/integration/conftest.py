@@ -1,0 +1,31 @@
+"""Integration tests of the runtime layer on the embedded cluster (real Pods, real IPs).
+
+Run them with the cluster up::
+
+    pytest tests/integration --podnet --podnet-kubeconfig=/var/lib/pytest-podnet/cluster/admin.kubeconfig
+
+Without ``--podnet`` the tests that use the façade are skipped (the plugin is inert).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+# The façade and the session cluster, for these tests whether or not the plugin registers them.
+from pytest_podnet.fixtures import podnet, podnet_cluster  # noqa: F401
+from pytest_podnet.localcluster import paths
+from pytest_podnet.stash import SETTINGS_KEY
+
+ADMIN_KUBECONFIG = paths.admin_kubeconfig()
+
+
+@pytest.fixture
+def podnet_args(podnet_cluster: object, pytestconfig: pytest.Config) -> list[str]:
+    """Command-line options that point an inner pytest run at this session's cluster."""
+    settings = pytestconfig.stash[SETTINGS_KEY]
+    args = ["--podnet", "-p", "no:cacheprovider"]
+    if settings.kubeconfig:
+        args.append(f"--podnet-kubeconfig={settings.kubeconfig}")
+    if settings.context:
+        args.append(f"--podnet-context={settings.context}")
+    return args
