@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.podnet_guarantee("G1")]
 REPLACE = {
     "rollout-restart": lambda podnet, echo, victim: old_and_new(podnet.rollout_restart(echo)),
     "set-image": lambda podnet, echo, victim: old_and_new(podnet.set_image(echo)),
+    "delete": lambda podnet, echo, victim: ([victim], [podnet.delete_pod(victim)]),
     "eviction": lambda podnet, echo, victim: ([victim], [podnet.evict(victim)]),
 }
 
@@ -87,9 +88,9 @@ def test_deleted_replica_comes_back_with_a_new_uid_and_a_new_ip(podnet, placemen
 
 @pytest.mark.parametrize("how", sorted(REPLACE))
 def test_replaced_pods_get_new_uids_and_new_ips(podnet, placement, how):
-    """Every Pod that a rollout restart, an image change (``kubectl set image``) or an eviction
-    (Eviction API) replaces MUST come back as a new Pod (new UID) with an IP no replaced Pod had.
-    (A Pod delete: the seed check above.)
+    """Every Pod that a Pod delete, a rollout restart, an image change (``kubectl set image``)
+    or an eviction (Eviction API) replaces MUST come back as a new Pod (new UID) with an IP no
+    replaced Pod had.
     """
     echo = podnet.echo_deployment(replicas=2, placement=placement)
     victim = podnet.pods(echo)[0]
@@ -104,9 +105,10 @@ def test_replaced_pods_get_new_uids_and_new_ips(podnet, placement, how):
     expect_new_ips(podnet, old, new, how)
 
 
-def test_old_ip_stops_serving_the_deleted_pod(podnet, probe_until):
-    """Once a Pod is gone its IP MUST stop serving it within OLD_IP_RELEASE: a call to the old IP
-    is refused, times out, or is answered by a different Pod, never by the deleted one.
+def test_old_ip_stops_serving_the_old_workload(podnet, probe_until):
+    """Once a Pod is gone its IP MUST stop serving its workload within OLD_IP_RELEASE: a call to
+    the old IP is refused, times out, or is answered by a Pod of another workload; never by the
+    deleted Pod, nor (unless --podnet-ip-reuse=allow) by its replacement.
     """
     client = podnet.client_pod()
     echo = podnet.echo_deployment(replicas=1)
@@ -119,13 +121,15 @@ def test_old_ip_stops_serving_the_deleted_pod(podnet, probe_until):
     with podnet.step(f"delete {old.ref} ({old.ip} on {old.node})"):
         replacement = podnet.delete_pod(old)
 
+    workload = {old.name} if podnet.ip_reuse == "allow" else {old.name, replacement.name}
     seconds, results = probe_until(
         from_=client,
         to=old.ip,
         request=HOSTNAME,
-        done=lambda rs: not (rs[0].outcome == REACHABLE and rs[0].seen_hostname == old.name),
+        done=lambda rs: not (rs[0].outcome == REACHABLE and rs[0].seen_hostname in workload),
         what=f"G1: the old IP {old.ip} of deleted {old.ref} (on {old.node}) to stop answering "
-        f"as {old.name} (replacement {replacement.ref} has {replacement.ip})",
+        f"as {' or '.join(sorted(workload))} (replacement {replacement.ref} on "
+        f"{replacement.node} has {replacement.ip})",
         deadline="OLD_IP_RELEASE",
     )
     podnet.record("old_ip_answer", str(results[0]))
