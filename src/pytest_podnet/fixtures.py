@@ -185,7 +185,11 @@ class Podnet:
 
     def service_for(self, echo: Echo, name: str | None = None) -> ServiceInfo:
         """Create a ClusterIP Service (TCP 80 -> 8080, UDP 81 -> 8081) for ``echo``; wait until
-        its EndpointSlices list exactly the Ready echo Pods."""
+        its EndpointSlices list exactly the Ready echo Pods.
+
+        kube-proxy programs the ClusterIP a little after the slices list it: call
+        ``expect_reachable`` (which allows ``DATAPLANE_PROPAGATION``) before a probe that must
+        not see that lag."""
         name = name or echo.name
         body = workloads.service(name, self.run_id, selector=dict(echo.selector), test=self.node_id)
         svc = self.cluster.create_service(self.namespace, body)

@@ -95,7 +95,6 @@ UNRECOVERABLE_REASONS: Final = frozenset(
         "InvalidImageName",
         "CrashLoopBackOff",
         "CreateContainerConfigError",
-        "CreateContainerError",
         "RunContainerError",
     }
 )

@@ -2,7 +2,8 @@
 
 Run them with the cluster up::
 
-    pytest tests/integration --podnet --podnet-kubeconfig=/var/lib/pytest-podnet/cluster/admin.kubeconfig
+    pytest tests/integration --podnet \
+        --podnet-kubeconfig=/var/lib/pytest-podnet/cluster/admin.kubeconfig
 
 Without ``--podnet`` the tests that use the façade are skipped (the plugin is inert).
 """
@@ -13,14 +14,11 @@ import pytest
 
 # The façade and the session cluster, for these tests whether or not the plugin registers them.
 from pytest_podnet.fixtures import podnet, podnet_cluster  # noqa: F401
-from pytest_podnet.localcluster import paths
 from pytest_podnet.stash import SETTINGS_KEY
-
-ADMIN_KUBECONFIG = paths.admin_kubeconfig()
 
 
 @pytest.fixture
-def podnet_args(podnet_cluster: object, pytestconfig: pytest.Config) -> list[str]:
+def podnet_args(pytestconfig: pytest.Config) -> list[str]:
     """Command-line options that point an inner pytest run at this session's cluster."""
     settings = pytestconfig.stash[SETTINGS_KEY]
     args = ["--podnet", "-p", "no:cacheprovider"]

@@ -46,7 +46,8 @@ def test_service_lists_exactly_the_ready_pods_and_keeps_the_client_ip(podnet: Po
     for protocol in (probes.HTTP, probes.UDP):
         results = podnet.expect_reachable(from_=client, to=svc, protocol=protocol)
         assert [r.seen_ip for r in results] == [client.ip], results
-    assert svc.cluster_ip and svc.cluster_ip.startswith("10.96.")
+    assert svc.cluster_ip
+    assert svc.cluster_ip.startswith("10.96.")
 
 
 def test_set_ready_removes_and_readds_the_pod_in_the_endpoint_slices(podnet: Podnet) -> None:
@@ -65,7 +66,8 @@ def test_set_ready_removes_and_readds_the_pod_in_the_endpoint_slices(podnet: Pod
     podnet.record("readiness_off_seconds", to_unready)
     podnet.record("readiness_on_seconds", to_ready)
     assert 0 < to_unready < podnet.deadline("READINESS_CHANGE")
-    assert removal >= 0 and readded >= 0
+    assert removal >= 0
+    assert readded >= 0
 
 
 def test_delete_pod_and_evict_return_a_new_ready_pod_after_the_old_one_is_gone(
@@ -78,7 +80,9 @@ def test_delete_pod_and_evict_return_a_new_ready_pod_after_the_old_one_is_gone(
     evicted_for = podnet.evict(deleted_for)
 
     for old, new in ((victim, deleted_for), (deleted_for, evicted_for)):
-        assert new.uid != old.uid and new.ready and new.ip
+        assert new.uid != old.uid
+        assert new.ready
+        assert new.ip
         with pytest.raises(kube.NotFound):
             podnet.read(old)
     assert len(podnet.pods(echo)) == 2
@@ -97,7 +101,8 @@ def test_rollout_restart_set_image_and_scale_replace_every_spread_pod(podnet: Po
         assert {p.uid for p in step.old}.isdisjoint(p.uid for p in step.new)
         assert sorted(p.node for p in step.new) == sorted(n.name for n in nodes)
     assert scaled_down == []
-    assert len(scaled_up) == len(nodes) and all(p.ready for p in scaled_up)
+    assert len(scaled_up) == len(nodes)
+    assert all(p.ready for p in scaled_up)
     assert podnet.deployment(echo).image == podnet.image
 
 
