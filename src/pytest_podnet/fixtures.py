@@ -534,7 +534,8 @@ def podnet(request: pytest.FixtureRequest, podnet_cluster: kube.Cluster) -> Iter
 
 
 def _teardown(facade: Podnet, item: pytest.Item, keep: str) -> None:
-    _check_restarts(facade, item)
+    # Warnings may be errors (filterwarnings = error): raise them only after the undo ran.
+    restarted = _restarted(facade)
     if _keep(item, keep):
         facade.record("kept_namespace", facade.namespace)
         item.add_report_section(
@@ -543,24 +544,9 @@ def _teardown(facade: Podnet, item: pytest.Item, keep: str) -> None:
             f"kept namespace {facade.namespace} (--podnet-keep={keep}); remove it with "
             f"`podnet sweep --run {facade.run_id}`",
         )
-        return
-    errors = facade.undo.unwind(facade.deadline("CLEANUP"))
-    if errors:
-        warnings.warn(
-            PodnetCleanupWarning(
-                f"cleanup of {item.nodeid} left {len(errors)} object(s) behind; "
-                f"`podnet sweep --run {facade.run_id}` removes them:\n  " + "\n  ".join(errors)
-            ),
-            stacklevel=1,
-        )
-
-
-def _check_restarts(facade: Podnet, item: pytest.Item) -> None:
-    try:
-        pods = facade.cluster.pods(facade.namespace)
-    except kube.KubeError:
-        return
-    restarted = [p for p in pods if p.restarts]
+        errors: list[str] = []
+    else:
+        errors = facade.undo.unwind(facade.deadline("CLEANUP"))
     if restarted:
         facade.record("restarted_containers", [f"{p.ref} x{p.restarts}" for p in restarted])
         warnings.warn(
@@ -571,3 +557,19 @@ def _check_restarts(facade: Podnet, item: pytest.Item) -> None:
             ),
             stacklevel=1,
         )
+    if errors:
+        warnings.warn(
+            PodnetCleanupWarning(
+                f"cleanup of {item.nodeid} left {len(errors)} object(s) behind; "
+                f"`podnet sweep --run {facade.run_id}` removes them:\n  " + "\n  ".join(errors)
+            ),
+            stacklevel=1,
+        )
+
+
+def _restarted(facade: Podnet) -> list[PodInfo]:
+    try:
+        pods = facade.cluster.pods(facade.namespace)
+    except kube.KubeError:
+        return []
+    return [p for p in pods if p.restarts]
