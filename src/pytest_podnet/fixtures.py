@@ -16,7 +16,7 @@ import os
 import secrets
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +30,9 @@ from pytest_podnet.kube import DeploymentInfo, EndpointSet, NodeInfo, PodInfo, S
 from pytest_podnet.probes import ProbeResult
 from pytest_podnet.stash import CLUSTER_KEY, NAMESPACES_KEY, PHASE_REPORTS_KEY, SETTINGS_KEY
 
+#: Seconds between two batches of ``probe_until``, spent in the source Pod: kube-proxy's own
+#: minimum sync period is 1 s, so a few tries per second see every change without flooding.
+PROBE_PACING = 0.2
 #: Environment variable bumped in the Pod template when ``set_image`` keeps the same image, so
 #: the template still changes and the Deployment rolls out new Pods.
 TEMPLATE_REVISION_ENV = "PODNET_TEMPLATE_REVISION"
@@ -166,32 +169,80 @@ class Podnet:
 
     def client_pod(self, node: str | None = None, name: str | None = None) -> PodInfo:
         """Create a netexec Pod to probe from (pinned to ``node`` if given); wait until Ready."""
+        name = self._create_client(node, name)
+        return self.waiter.pod_ready(self.namespace, name)
+
+    def client_pods(self, nodes: Sequence[str], prefix: str = "client") -> dict[str, PodInfo]:
+        """Create ``{prefix}-{i}`` pinned to each of ``nodes`` at once, then wait until all are
+        Ready; return them by node."""
+        names = {node: self._create_client(node, f"{prefix}-{i}") for i, node in enumerate(nodes)}
+        return {node: self.waiter.pod_ready(self.namespace, name) for node, name in names.items()}
+
+    def host_network_pod(self, node: str, name: str | None = None) -> PodInfo:
+        """Create a hostNetwork Pod on ``node`` to probe from (agnhost ``pause``: binds nothing
+        on the host); wait until Ready. Needs ``--podnet-privileged``."""
+        if not self.privileged:
+            raise pytest.UsageError(
+                "podnet.host_network_pod() needs a hostNetwork Pod, which the restricted Pod "
+                "Security profile forbids: pass --podnet-privileged (or mark the check "
+                "podnet_privileged so it is skipped without it)"
+            )
+        self._check_node(node, "host_network_pod")
+        self._service_account()
+        self._clients += 1
+        name = name or f"host-{self._clients}"
+        body = workloads.host_network_pod(
+            name, self.run_id, image=self.image, node=node, test=self.node_id
+        )
+        self.cluster.create_pod(self.namespace, body)
+        self.undo.push(
+            f"pod/{self.namespace}/{name}", lambda: self.cluster.delete_pod(self.namespace, name)
+        )
+        return self.waiter.pod_ready(self.namespace, name)
+
+    def _create_client(self, node: str | None, name: str | None) -> str:
         self._clients += 1
         name = name or ("client" if self._clients == 1 else f"client-{self._clients}")
-        if node is not None and node not in {n.name for n in self.nodes()}:
-            raise ValueError(f"client_pod(node={node!r}): not a schedulable node")
-        if not self._service_account_ready:
-            self.waiter.default_service_account(self.namespace)
-            self._service_account_ready = True
+        if node is not None:
+            self._check_node(node, "client_pod")
+        self._service_account()
         body = workloads.client_pod(
             name, self.run_id, image=self.image, node=node, test=self.node_id
         )
         self.cluster.create_pod(self.namespace, body)
         self.undo.push(
-            f"pod/{self.namespace}/{name}",
-            lambda: self.cluster.delete_pod(self.namespace, name),
+            f"pod/{self.namespace}/{name}", lambda: self.cluster.delete_pod(self.namespace, name)
         )
-        return self.waiter.pod_ready(self.namespace, name)
+        return name
 
-    def service_for(self, echo: Echo, name: str | None = None) -> ServiceInfo:
+    def _check_node(self, node: str, what: str) -> None:
+        names = [n.name for n in self.nodes()]
+        if node not in names:
+            raise ValueError(f"{what}(node={node!r}): not a schedulable node; one of {names}")
+
+    def _service_account(self) -> None:
+        if not self._service_account_ready:
+            self.waiter.default_service_account(self.namespace)
+            self._service_account_ready = True
+
+    def service_for(
+        self, echo: Echo, name: str | None = None, *, dual_stack: bool = False
+    ) -> ServiceInfo:
         """Create a ClusterIP Service (TCP 80 -> 8080, UDP 81 -> 8081) for ``echo``; wait until
-        its EndpointSlices list exactly the Ready echo Pods.
+        its EndpointSlices list exactly the Ready echo Pods. ``dual_stack`` asks for a ClusterIP
+        per IP family the cluster has (``ipFamilyPolicy: PreferDualStack``).
 
         kube-proxy programs the ClusterIP a little after the slices list it: call
         ``expect_reachable`` (which allows ``DATAPLANE_PROPAGATION``) before a probe that must
         not see that lag."""
         name = name or echo.name
-        body = workloads.service(name, self.run_id, selector=dict(echo.selector), test=self.node_id)
+        body = workloads.service(
+            name,
+            self.run_id,
+            selector=dict(echo.selector),
+            test=self.node_id,
+            dual_stack=dual_stack,
+        )
         svc = self.cluster.create_service(self.namespace, body)
         self.undo.push(
             f"svc/{self.namespace}/{name}",
@@ -321,23 +372,68 @@ class Podnet:
         protocol: str = probes.HTTP,
         request: str = probes.CLIENTIP,
         count: int = 1,
+        converge: str | None = None,
     ) -> list[ProbeResult]:
         """Call every target from ``from_`` in one exec; ``count`` calls per target.
 
         Targets: a Pod (its IP, netexec's port), a Service (its ClusterIP and port), a bare IP
         (netexec's port), or a ``probes.Probe``. Inconclusive answers are retried, wrong ones
         never; outcomes are ``probes.REACHABLE``, ``REFUSED``, ``TIMED_OUT`` or ``ERROR``.
+        With ``converge`` (a deadline name, e.g. ``"DATAPLANE_PROPAGATION"``) an unreachable
+        target is called again until it answers or that deadline passes; the last answer is
+        returned either way, and an answer, right or wrong, is never retried.
         """
-        targets = _as_targets(to)
         return probes.run_probes(
             self.cluster,
             from_,
-            targets,
+            _as_targets(to),
             protocol=protocol,
             request=request,
             count=count,
+            converge_within=self.deadline(converge) if converge else None,
             scale=self.timeout_scale,
         )
+
+    def probe_until(
+        self,
+        from_: PodInfo,
+        to: probes.Target | Sequence[probes.Target],
+        *,
+        done: Callable[[list[ProbeResult]], bool],
+        what: str,
+        deadline: str,
+        protocol: str = probes.HTTP,
+        request: str = probes.CLIENTIP,
+        count: int = 1,
+    ) -> tuple[float, list[ProbeResult]]:
+        """Run one batch again and again until ``done(results)``; return the seconds it took and
+        the batch that satisfied it. Past the named ``deadline`` (scaled) raise
+        ``waits.WaitTimeout`` with ``what`` and the last batch. For convergence only (a
+        dataplane catching up with a change): assert the settled state with ``probe`` after."""
+        seconds = self.deadline(deadline)
+        start = time.monotonic()
+        pause = 0.0
+        while True:
+            # Batches after the first wait PROBE_PACING in the Pod before calling, so a
+            # dataplane that is still behind is not hammered by back-to-back execs.
+            results = probes.run_probes(
+                self.cluster,
+                from_,
+                _as_targets(to),
+                protocol=protocol,
+                request=request,
+                count=count,
+                scale=self.timeout_scale,
+                pause=pause,
+            )
+            elapsed = time.monotonic() - start
+            if done(results):
+                return elapsed, results
+            if elapsed >= seconds:
+                raise waits.WaitTimeout(
+                    deadline, seconds, what, "\n".join(f"  {r}" for r in results)
+                )
+            pause = PROBE_PACING
 
     def expect_reachable(
         self,
@@ -375,8 +471,15 @@ class Podnet:
             yield
 
     def record(self, name: str, value: object) -> None:
-        """Record a measured value or observation for the JSON report (``podnet:<name>``)."""
+        """Record a measured value or observation for the JSON report (``podnet:<name>``) and
+        allure (a parameter for a scalar, an attachment for anything else)."""
         self.user_properties.append((f"podnet:{name}", value))
+        if isinstance(value, str | int | float | bool) or value is None:
+            allure.dynamic.parameter(f"podnet:{name}", value, excluded=True)
+        else:
+            allure.attach(
+                _as_text(value), name=f"podnet:{name}", attachment_type=allure.attachment_type.TEXT
+            )
 
     # ................................................................ internals
 
@@ -434,6 +537,14 @@ class Podnet:
             echo, replicas, gone_uids={p.uid for p in old}, deadline_name="ROLLOUT_COMPLETE"
         )
         return Replacement(old, new, time.monotonic() - start)
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return "\n".join(str(v) for v in value)
+    if isinstance(value, Mapping):
+        return "\n".join(f"{k}: {v}" for k, v in value.items())
+    return str(value)
 
 
 def _sel(echo: Echo) -> str:

@@ -150,6 +150,7 @@ class PodInfo:
     labels: Mapping[str, str] = field(default_factory=dict, compare=False)
     terminating: bool = False
     created: datetime | None = field(default=None, compare=False)
+    host_network: bool = False
 
     @property
     def ref(self) -> str:
@@ -296,6 +297,7 @@ def pod_info(raw: Raw) -> PodInfo:
         labels=dict(meta.get("labels") or {}),
         terminating=bool(meta.get("deletionTimestamp")),
         created=_timestamp(meta.get("creationTimestamp")),
+        host_network=bool(spec.get("hostNetwork", False)),
     )
 
 

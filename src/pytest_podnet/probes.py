@@ -56,10 +56,11 @@ _MARK: Final = "@@podnet"
 # Inconclusive answers are retried here, in the Pod, so a batch stays one exec.
 _SCRIPT: Final = r"""
 set -u
-T=$1 A=$2 C=$3 P=$4; shift 4
+T=$1 A=$2 C=$3 P=$4 W=$5; shift 5
 D=/tmp/podnet; [ -d "$D" ] && [ -w "$D" ] || D=${TMPDIR:-/tmp}
 now() { local t=${EPOCHREALTIME/./}; echo "${t#0}"; }
 pause() { read -rt "$1" _ <> <(:) || :; }
+[ "$W" = 0 ] || pause "$W"
 inconclusive() {  # proto rc output
   if [ "$1" = http ]; then
     case $2 in 16|18|52|55|56) return 0;; 0) [ -z "$3" ]; return;; esac
@@ -218,26 +219,37 @@ def run_probes(
     attempts: int = ATTEMPTS,
     converge_within: float | None = None,
     scale: float = 1.0,
+    pause: float = 0.0,
 ) -> list[ProbeResult]:
     """Run every probe to ``targets`` from ``source_pod`` in ONE exec; results in target order.
 
     Pods and bare IPs are called on netexec's ports (8080/TCP, 8081/UDP), Services on their
     Service ports; a ``Probe`` in ``targets`` is taken as is (its own protocol and request).
+    ``pause`` seconds pass in the Pod before the first call (paces repeated batches).
     """
     probes = probes_for(targets, protocol, request, count)
     if not probes:
         return []
     attempt_timeout = waits.deadline("PROBE_ATTEMPT", scale)
     converge = 0 if not converge_within else max(1, math.ceil(converge_within))
-    args = [str(math.ceil(attempt_timeout)), str(attempts), str(converge), str(PARALLEL)]
+    args = [
+        str(math.ceil(attempt_timeout)),
+        str(attempts),
+        str(converge),
+        str(PARALLEL),
+        f"{pause:g}",
+    ]
     for index, probe in enumerate(probes):
         args += [str(index), probe.protocol, probe.ip, str(probe.port), probe.request]
-    timeout = exec_timeout(
-        len(probes),
-        attempt_timeout=attempt_timeout,
-        attempts=attempts,
-        converge_within=converge or None,
-        scale=scale,
+    timeout = (
+        exec_timeout(
+            len(probes),
+            attempt_timeout=attempt_timeout,
+            attempts=attempts,
+            converge_within=converge or None,
+            scale=scale,
+        )
+        + pause
     )
     result = cluster.exec(
         source_pod.namespace,
@@ -362,13 +374,13 @@ def _result(
 
 
 def script() -> str:
-    """The batch script, for docs and debugging (``bash -c "$script" _ T A C P i proto ...``)."""
+    """The batch script, for docs and debugging (``bash -c "$script" _ T A C P W i proto ...``)."""
     return _SCRIPT
 
 
 def command_line(probes: Sequence[Probe], *, attempt_timeout: float, attempts: int) -> str:
     """A shell-quoted command reproducing a batch by hand with ``kubectl exec``."""
-    args = [str(math.ceil(attempt_timeout)), str(attempts), "0", str(PARALLEL)]
+    args = [str(math.ceil(attempt_timeout)), str(attempts), "0", str(PARALLEL), "0"]
     for index, probe in enumerate(probes):
         args += [str(index), probe.protocol, probe.ip, str(probe.port), probe.request]
     return shlex.join(["bash", "-c", _SCRIPT.strip(), "podnet-probe", *args])

@@ -169,11 +169,35 @@ def client_pod(
     return pod
 
 
-def service(
-    name: str, run_id: str, *, selector: dict[str, str], test: str | None = None
+def host_network_pod(
+    name: str, run_id: str, *, image: str, node: str, test: str | None = None
 ) -> Manifest:
-    """A ClusterIP Service: TCP 80 -> 8080 (HTTP), UDP 81 -> 8081."""
+    """A hostNetwork Pod on ``node`` to probe from: agnhost ``pause``, which binds nothing, so
+    it never collides with the node's own ports; no readiness file, no declared ports."""
+    pod = client_pod(name, run_id, image=image, node=node, test=test)
+    pod["metadata"]["labels"][ROLE_LABEL] = "host-network"
+    spec = pod["spec"]
+    spec["hostNetwork"] = True
+    container = spec["containers"][0]
+    container["args"] = ["pause"]
+    for key in ("ports", "readinessProbe"):
+        container.pop(key, None)
+    return pod
+
+
+def service(
+    name: str,
+    run_id: str,
+    *,
+    selector: dict[str, str],
+    test: str | None = None,
+    dual_stack: bool = False,
+) -> Manifest:
+    """A ClusterIP Service: TCP 80 -> 8080 (HTTP), UDP 81 -> 8081; one ClusterIP per family the
+    cluster has with ``dual_stack``."""
     svc = manifest("service.yaml")
+    if dual_stack:
+        svc["spec"]["ipFamilyPolicy"] = "PreferDualStack"
     svc["metadata"]["name"] = name
     svc["metadata"]["labels"] = labels(run_id, **{ROLE_LABEL: "service"})
     if test:

@@ -115,3 +115,22 @@ def test_replace_all_pods_waits_for_every_old_pod_to_be_gone(podnet: Podnet) -> 
     assert {p.uid for p in replacement.old}.isdisjoint(p.uid for p in replacement.new)
     current = {p.uid for p in podnet.cluster.pods(podnet.namespace)}
     assert current.isdisjoint(p.uid for p in replacement.old)
+
+
+def test_client_pods_start_one_per_node_and_dual_stack_service_has_one_ip_per_family(
+    podnet: Podnet,
+) -> None:
+    nodes = [n.name for n in podnet.nodes()]
+
+    clients = podnet.client_pods(nodes, prefix="sender")
+    echo = podnet.echo_deployment(replicas=1, placement=nodes[0])
+    svc = podnet.service_for(echo, dual_stack=True)
+
+    assert {node: pod.node for node, pod in clients.items()} == {n: n for n in nodes}
+    assert all(pod.ready for pod in clients.values())
+    assert len(svc.cluster_ips) == len(podnet.ip_families())
+
+
+def test_host_network_pod_without_privileged_names_the_option(podnet: Podnet) -> None:
+    with pytest.raises(pytest.UsageError, match="--podnet-privileged"):
+        podnet.host_network_pod(podnet.nodes()[0].name)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_podnet import kube, probes
+from pytest_podnet import kube, probes, waits
 from pytest_podnet.fixtures import Podnet
 
 
@@ -99,3 +99,29 @@ def test_inconclusive_answers_are_retried_but_a_refusal_is_not(podnet: Podnet) -
     assert (refused.outcome, refused.attempts) == (probes.REFUSED, 1)
     if silent.outcome == probes.TIMED_OUT:
         assert silent.attempts == probes.ATTEMPTS
+
+
+def test_probe_until_returns_the_converged_batch_or_times_out_naming_the_deadline(
+    podnet: Podnet,
+) -> None:
+    echo = podnet.echo_deployment(replicas=1)
+    svc = podnet.service_for(echo)
+    client = podnet.client_pod()
+    (pod,) = podnet.pods(echo)
+
+    seconds, results = podnet.probe_until(
+        client,
+        svc,
+        done=lambda rs: rs[0].outcome == probes.REACHABLE,
+        what=f"{svc.ref} to answer",
+        deadline="DATAPLANE_PROPAGATION",
+    )
+    converged = podnet.probe(client, svc, request=probes.HOSTNAME, converge="OLD_IP_RELEASE")
+    with pytest.raises(waits.WaitTimeout, match=r"\[probe-attempt\] waiting for the impossible"):
+        podnet.probe_until(
+            client, svc, done=lambda rs: False, what="the impossible", deadline="PROBE_ATTEMPT"
+        )
+
+    assert 0 <= seconds < podnet.deadline("DATAPLANE_PROPAGATION")
+    assert results[0].seen_ip == client.ip
+    assert converged[0].seen_hostname == pod.name
