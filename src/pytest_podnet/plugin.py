@@ -22,6 +22,10 @@ MARKERS = (
     "podnet_guarantee(id): the guarantee (G1, G2 or G3) a pytest-podnet check proves; "
     "groups the check in the verdict table and the JSON report",
     "podnet_quick: the representative check of a guarantee, selected by --podnet-quick",
+    "podnet_g1: added to every check of guarantee G1 (Pod IPs are ephemeral): -m podnet_g1",
+    "podnet_g2: added to every check of guarantee G2 (flat network, no NAT): -m podnet_g2",
+    "podnet_g3: added to every check of guarantee G3 (Services are the stable address): "
+    "-m podnet_g3",
     "podnet_cross_node: the check needs two schedulable nodes; skipped on a one-node cluster",
     "podnet_privileged: the check needs hostNetwork or privileged Pods; skipped unless "
     "--podnet-privileged",
@@ -133,6 +137,7 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     return report.header_lines(facts, settings.images, settings.run_id, settings.timeout_scale)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's own -m/-k deselection sees the markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     settings = config.stash[SETTINGS_KEY]
     if settings.quick:
@@ -145,7 +150,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         guarantee = item.get_closest_marker("podnet_guarantee")
         if guarantee is not None:
-            item.user_properties.append((report.GUARANTEE_PROPERTY, _guarantee_id(item, guarantee)))
+            gid = _guarantee_id(item, guarantee)
+            item.user_properties.append((report.GUARANTEE_PROPERTY, gid))
+            # `-m podnet_g2` selects one guarantee (a marker argument cannot be matched by -m).
+            item.add_marker(f"podnet_{gid.lower()}")
         skip = _skip_reason(item, settings, node_count)
         if skip:
             item.add_marker(pytest.mark.skip(reason=skip))

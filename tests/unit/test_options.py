@@ -239,3 +239,24 @@ def test_guarantee_marker_without_an_id_is_a_usage_error(pytester: pytest.Pytest
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*write podnet_guarantee with one id, e.g.*"])
+
+
+def test_dash_m_selects_the_checks_of_one_guarantee(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.podnet_guarantee("G2")
+        def test_flat():
+            pass
+
+        @pytest.mark.podnet_guarantee("G3")
+        def test_stable():
+            pass
+        """
+    )
+
+    result = pytester.runpytest("-m", "podnet_g2", "-v", "--strict-markers")
+
+    result.assert_outcomes(passed=1, deselected=1)
+    result.stdout.fnmatch_lines(["*test_flat PASSED*"])
