@@ -65,10 +65,10 @@ def test_pods_wait_gives_up_at_once_on_a_crash_loop(podnet: Podnet) -> None:
     body = workloads.echo_deployment(
         "crasher", podnet.run_id, image=podnet.image, replicas=1, placement="spread"
     )
-    body["spec"]["template"]["spec"]["containers"][0]["args"] = [
-        "netexec",
-        "--http-port=not-a-port",
-    ]
+    container = body["spec"]["template"]["spec"]["containers"][0]
+    container["args"] = ["netexec", "--http-port=not-a-port"]
+    # Never Ready, so the wait cannot catch the crashing container in a brief Ready moment.
+    container["readinessProbe"]["exec"]["command"] = ["false"]
     podnet.cluster.create_deployment(podnet.namespace, body)
     start = time.monotonic()
 
