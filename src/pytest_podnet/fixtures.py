@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 import allure
 import pytest
@@ -259,7 +259,14 @@ class Podnet:
         pods = self.cluster.pods(echo.namespace, waits.selector_string(echo.selector))
         return sorted((p for p in pods if not p.terminating), key=lambda p: (p.node or "", p.name))
 
-    def read(self, obj: ServiceInfo | PodInfo | Echo) -> Any:
+    @overload
+    def read(self, obj: ServiceInfo) -> ServiceInfo: ...
+    @overload
+    def read(self, obj: PodInfo) -> PodInfo: ...
+    @overload
+    def read(self, obj: Echo) -> DeploymentInfo: ...
+
+    def read(self, obj: ServiceInfo | PodInfo | Echo) -> ServiceInfo | PodInfo | DeploymentInfo:
         """A fresh read: ``ServiceInfo`` for a Service, ``PodInfo`` for a Pod,
         ``DeploymentInfo`` for an echo Deployment."""
         if isinstance(obj, ServiceInfo):
