@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from inner_run import Inner
 
 from pytest_podnet import kube, probes, waits
 from pytest_podnet.fixtures import Podnet
@@ -125,3 +127,31 @@ def test_probe_until_returns_the_converged_batch_or_times_out_naming_the_deadlin
     assert 0 <= seconds < podnet.deadline("DATAPLANE_PROPAGATION")
     assert results[0].seen_ip == client.ip
     assert converged[0].seen_hostname == pod.name
+
+
+HOST_NETWORK_RUN = """
+from pytest_podnet import probes
+from pytest_podnet.fixtures import podnet, podnet_cluster  # noqa: F401
+
+
+def test_host_network_pod_probes_pods_on_every_node(podnet):
+    nodes = podnet.nodes()
+    host = podnet.host_network_pod(nodes[0].name)
+    echo = podnet.echo_deployment(replicas=len(nodes))
+    results = podnet.probe(from_=host, to=podnet.pods(echo))
+    assert host.host_network and host.ip == nodes[0].internal_ip, host
+    assert [r.outcome for r in results] == [probes.REACHABLE] * len(nodes), [
+        str(r) for r in results
+    ]
+"""
+
+
+def test_host_network_pod_with_privileged_probes_every_node(
+    tmp_path: Path, podnet_args: list[str]
+) -> None:
+    inner = Inner(tmp_path, podnet_args, "passes", "--podnet-privileged", source=HOST_NETWORK_RUN)
+
+    output = inner.finish()
+
+    assert inner.process.returncode == 0, output
+    assert "1 passed" in output
