@@ -6,13 +6,12 @@ Everything here is built on the ``podnet`` façade only; it knows no client and 
 from __future__ import annotations
 
 import ipaddress
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import pytest
 
-from pytest_podnet import probes, waits
+from pytest_podnet import probes
 from pytest_podnet.kube import PodInfo, ServiceInfo
 from pytest_podnet.probes import ProbeResult
 
@@ -235,67 +234,6 @@ def _probe_row(
 ) -> None:
     if not targets:
         return
-    to = [probe for _, probe in targets]
-    if converge is None:
-        results = podnet.probe(from_=sender, to=to)
-    else:
-        _, _, results = _repeat(podnet, sender, to, _all_reachable, converge)
+    results = podnet.probe(from_=sender, to=[probe for _, probe in targets], converge=converge)
     for (dst, _), result in zip(targets, results, strict=True):
         matrix.judge(src, dst, sender, address(sender, family), result)
-
-
-def _all_reachable(results: list[ProbeResult]) -> bool:
-    return all(r.outcome == probes.REACHABLE for r in results)
-
-
-def _repeat(
-    podnet,
-    from_: PodInfo,
-    to: probes.Target | Sequence[probes.Target],
-    done: Callable[[list[ProbeResult]], bool],
-    deadline: str,
-    **kwargs: object,
-) -> tuple[bool, float, list[ProbeResult]]:
-    """Repeat one batch until ``done`` or the named deadline: (done?, seconds, last batch)."""
-    seconds = podnet.deadline(deadline)
-    start = time.monotonic()
-    while True:
-        results = podnet.probe(from_=from_, to=to, **kwargs)
-        elapsed = time.monotonic() - start
-        ok = done(results)
-        if ok or elapsed >= seconds:
-            return ok, elapsed, results
-
-
-@pytest.fixture
-def probe_until(podnet):
-    """Repeat one batch of probes until ``done(results)`` holds, within a named deadline.
-
-    Returns ``(seconds, results)``: how long it took and the batch that satisfied ``done``.
-    Fails with what it waited for, the deadline's name and the last batch seen. For convergence
-    (a dataplane catching up with a change) only: a check asserts the settled state afterwards.
-    Requested from the façade as ``podnet.probe_until`` (docs/facade-requests.md); this
-    façade-only stand-in goes once that lands.
-    """
-
-    def until(
-        from_: PodInfo,
-        to: probes.Target | Sequence[probes.Target],
-        *,
-        done: Callable[[list[ProbeResult]], bool],
-        what: str,
-        deadline: str,
-        protocol: str = probes.HTTP,
-        request: str = probes.CLIENTIP,
-        count: int = 1,
-    ) -> tuple[float, list[ProbeResult]]:
-        ok, elapsed, results = _repeat(
-            podnet, from_, to, done, deadline, protocol=protocol, request=request, count=count
-        )
-        assert ok, (
-            f"timed out after {podnet.deadline(deadline):g}s [{waits.label(deadline)}] waiting "
-            f"for {what}; last seen:\n" + "\n".join(f"  {r}" for r in results)
-        )
-        return elapsed, results
-
-    return until

@@ -105,7 +105,7 @@ def test_replaced_pods_get_new_uids_and_new_ips(podnet, placement, how):
     expect_new_ips(podnet, old, new, how)
 
 
-def test_old_ip_stops_serving_the_old_workload(podnet, probe_until):
+def test_old_ip_stops_serving_the_old_workload(podnet):
     """Once a Pod is gone its IP MUST stop serving its workload within OLD_IP_RELEASE: a call to
     the old IP is refused, times out, or is answered by a Pod of another workload; never by the
     deleted Pod, nor (unless --podnet-ip-reuse=allow) by its replacement.
@@ -122,7 +122,7 @@ def test_old_ip_stops_serving_the_old_workload(podnet, probe_until):
         replacement = podnet.delete_pod(old)
 
     workload = {old.name} if podnet.ip_reuse == "allow" else {old.name, replacement.name}
-    seconds, results = probe_until(
+    seconds, results = podnet.probe_until(
         from_=client,
         to=old.ip,
         request=HOSTNAME,

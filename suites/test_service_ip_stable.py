@@ -45,13 +45,14 @@ REPLACE_ALL = {
         "scale-to-zero-and-back",
     ],
 )
-def test_cluster_ip_survives_replacement_of_every_backend(podnet, placement, how, probe_until):
+def test_cluster_ip_survives_replacement_of_every_backend(podnet, placement, how):
     """The ClusterIP and UID of a Service MUST NOT change when every backend Pod is replaced,
-    and the ClusterIP MUST serve again, answered only by the new Pods."""
-    client = podnet.client_pod()
+    and the ClusterIP MUST serve again, answered only by the new Pods, from every node (each
+    node's dataplane is programmed on its own, so one node serving proves nothing for another)."""
+    clients = podnet.client_pods([n.name for n in podnet.nodes()])
     echo = podnet.echo_deployment(replicas=2, placement=placement)
     svc = podnet.service_for(echo)
-    podnet.expect_reachable(from_=client, to=svc)
+    podnet.expect_reachable(from_=next(iter(clients.values())), to=svc)
     old = podnet.pods(echo)
 
     with podnet.step(f"replace every backend of {svc.ref}: {how}"):
@@ -65,14 +66,18 @@ def test_cluster_ip_survives_replacement_of_every_backend(podnet, placement, how
     assert not {p.uid for p in old} & {p.uid for p in new}, f"G3: {how} replaced no Pod"
     podnet.record("replaced_to_listed_s", round(podnet.wait_endpoints(svc, new), 3))
     names = {p.name for p in new}
-    seconds, _ = probe_until(
-        from_=client,
-        to=svc,
-        request=HOSTNAME,
-        count=SERVE_PROBES,
-        done=lambda rs: all(r.outcome == REACHABLE and r.seen_hostname in names for r in rs),
-        what=f"G3: {svc.ref} ({svc.cluster_ip}) to be answered again, only by the new Pods "
-        f"{sorted(names)} (replaced: {sorted(p.name for p in old)})",
-        deadline="DATAPLANE_PROPAGATION",
-    )
-    podnet.record("listed_to_serving_s", round(seconds, 3))
+    serving = [
+        podnet.probe_until(
+            from_=client,
+            to=svc,
+            request=HOSTNAME,
+            count=SERVE_PROBES,
+            done=lambda rs: all(r.outcome == REACHABLE and r.seen_hostname in names for r in rs),
+            what=f"G3: {svc.ref} ({svc.cluster_ip}) to be answered again from {client.ref} on "
+            f"{node}, only by the new Pods {sorted(names)} "
+            f"(replaced: {sorted(p.name for p in old)})",
+            deadline="DATAPLANE_PROPAGATION",
+        )[0]
+        for node, client in clients.items()
+    ]
+    podnet.record("listed_to_serving_s", round(max(serving), 3))

@@ -40,8 +40,10 @@ class Fault:
 
 
 def _nodes() -> list[Node]:
+    # Not cluster.is_running(): a fault may itself stop a daemon (dataplane-stopped).
     topology = cluster.current_topology()
-    if topology is None or not cluster.is_running():
+    apiserver = procs.find("kube-apiserver")
+    if topology is None or apiserver is None or not apiserver.alive:
         raise FaultError("the local cluster is not running (`podnet cluster up`)")
     return list(topology.nodes)
 
@@ -180,6 +182,64 @@ def _remove_ip_reuse(nodes: list[Node]) -> None:
         (node_root(n) / "ipam" / "podnet-freed-ip").unlink(missing_ok=True)
 
 
+# --- duplicate-ip ------------------------------------------------------------------------------
+
+#: host-local wrapper for the faulted node: each ADD asks for the IP most recently allocated on the
+#: donor node (waiting up to 10 s for one), so two running Pods of the cluster share an IP.
+DUPLICATE_IP_WRAPPER = """#!/bin/bash
+# podnet fault duplicate-ip: give this node's Pods IPs already in use on {donor_name}.
+real={real}
+donor={donor_data}/podnet
+if [ "$CNI_COMMAND" = ADD ]; then
+  for _ in $(seq 50); do
+    ip=$(ls -t "$donor" 2>/dev/null | grep -E '^[0-9.]+$' | head -n1)
+    [ -n "$ip" ] && break
+    sleep 0.2
+  done
+  [ -n "$ip" ] && export CNI_ARGS="${{CNI_ARGS:+$CNI_ARGS;}}IP=$ip"
+fi
+exec "$real"
+"""
+
+
+def _donor(nodes: list[Node], n: Node) -> Node:
+    others = [o for o in _nodes() if o.name != n.name]
+    if not others:
+        raise FaultError("duplicate-ip needs a second node to copy IPs from")
+    return others[0]
+
+
+def _add_duplicate_ip(nodes: list[Node]) -> None:
+    for n in nodes:
+        donor = _donor(nodes, n)
+        config_path = node.write_cni_config(n, pod_cidr(n))
+        config = json.loads(config_path.read_text())
+        bridge = config["plugins"][0]
+        # The donor's range joins this node's range set so host-local accepts the donor's IPs;
+        # no gateway address for it on cni0, so this node keeps routing the donor's range to it.
+        bridge["isGateway"] = False
+        bridge["ipam"]["ranges"][0].append({"subnet": pod_cidr(donor)})
+        config_path.write_text(json.dumps(config, indent=2))
+        wrapper = node.cni_bin_dir(n) / "host-local"
+        wrapper.unlink(missing_ok=True)
+        wrapper.write_text(
+            DUPLICATE_IP_WRAPPER.format(
+                donor_name=donor.name,
+                real=node.SYSTEM_CNI_BIN / "host-local",
+                donor_data=node_root(donor) / "ipam",
+            )
+        )
+        wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
+def _remove_duplicate_ip(nodes: list[Node]) -> None:
+    for n in nodes:
+        node.write_cni_config(n, pod_cidr(n))
+        wrapper = node.cni_bin_dir(n) / "host-local"
+        wrapper.unlink(missing_ok=True)
+        wrapper.symlink_to(node.SYSTEM_CNI_BIN / "host-local")
+
+
 FAULTS: dict[str, Fault] = {
     f.name: f
     for f in (
@@ -225,6 +285,15 @@ FAULTS: dict[str, Fault] = {
             _add_ip_reuse,
             _remove_ip_reuse,
             default_nodes="all",
+        ),
+        Fault(
+            "duplicate-ip",
+            "G1: two running Pods of the cluster share one IP",
+            "the node's host-local IPAM wrapped to hand out the IP most recently allocated on"
+            " another node (that node's range added to its range set)",
+            "restore the node's CNI config and the plain host-local plugin",
+            _add_duplicate_ip,
+            _remove_duplicate_ip,
         ),
     )
 }

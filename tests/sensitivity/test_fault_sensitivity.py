@@ -1,0 +1,321 @@
+"""Every conformance check can fail: a sensitivity matrix over reversible faults.
+
+For each fault of the local cluster this module runs the conformance suites against the faulted
+cluster (a real pytest run in a subprocess, as a user would) and asserts that
+
+- every check of the broken guarantee that the fault reaches fails ("caught"),
+- its failure text names the guarantee and the faulty node or an IP involved,
+- every other check still passes (a check failing for an unrelated fault would be noise),
+- after `fault remove`, the checks that failed pass again.
+
+A clean run comes first: every check must pass on the healthy cluster. The fault x check table
+is written to reports/sensitivity.md (docs/faults.md carries the table of a real run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from pytest_podnet.localcluster import cluster, faults, paths
+
+ROOT = Path(__file__).resolve().parents[2]
+SUITES = ROOT / "suites"
+REPORTS = ROOT / "reports"
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="faults need root on the local cluster")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What one fault must do to the suites."""
+
+    fault: str
+    guarantee: str
+    #: Checks (test name, with its parameter id) that MUST fail under the fault.
+    catches: frozenset[str]
+    #: Checks of another guarantee that legitimately fail too, with the reason.
+    collateral: dict[str, str] = field(default_factory=dict)
+
+
+def check_id(nodeid: str) -> str:
+    """``suites/test_x.py::test_y[p]`` -> ``test_y[p]`` (the name the tables use)."""
+    return nodeid.rsplit("::", 1)[-1]
+
+
+G2_POD_TO_POD = {
+    "test_pod_to_pod_traffic_keeps_the_sender_pod_ip[same-node]",
+    "test_pod_to_pod_traffic_keeps_the_sender_pod_ip[cross-node]",
+}
+G2_THROUGH_CLUSTER_IP = {
+    "test_pod_to_cluster_ip_traffic_keeps_the_client_pod_ip[same-node]",
+    "test_pod_to_cluster_ip_traffic_keeps_the_client_pod_ip[cross-node]",
+}
+G3_DATAPLANE = {
+    "test_cluster_ip_survives_replacement_of_every_backend[delete-all-pods]",
+    "test_cluster_ip_survives_replacement_of_every_backend[rollout-restart]",
+    "test_cluster_ip_survives_replacement_of_every_backend[scale-to-zero-and-back]",
+    "test_cluster_ip_never_sends_traffic_to_an_unready_pod",
+}
+G3_SLICES = {
+    "test_endpoint_slices_list_exactly_the_ready_pods",
+    "test_readiness_off_removes_the_pod_and_on_adds_it_back",
+}
+G1_REPLACEMENT = {
+    "test_deleted_replica_comes_back_with_a_new_uid_and_a_new_ip",
+    "test_replaced_pods_get_new_uids_and_new_ips[delete]",
+    "test_replaced_pods_get_new_uids_and_new_ips[eviction]",
+    "test_replaced_pods_get_new_uids_and_new_ips[rollout-restart]",
+    "test_replaced_pods_get_new_uids_and_new_ips[set-image]",
+    "test_old_ip_stops_serving_the_old_workload",
+}
+
+#: A Pod holding another node's Pod IP is unreachable (the cluster routes that IP to the other
+#: node), so under duplicate-ip every check that sends traffic to a Pod on the faulted node may
+#: fail as well; the list is what a real run showed, each failing on reachability, not a verdict.
+DUPLICATE_IP_COLLATERAL = {
+    c: "traffic to a Pod holding another node's IP cannot reach it"
+    for c in (G2_POD_TO_POD | G2_THROUGH_CLUSTER_IP | G3_DATAPLANE | G3_SLICES | G1_REPLACEMENT)
+}
+
+EXPECTATIONS = [
+    Expectation(
+        "snat-pod-traffic",
+        "G2",
+        frozenset(G2_POD_TO_POD | G2_THROUGH_CLUSTER_IP),
+    ),
+    Expectation(
+        "dataplane-stopped",
+        "G3",
+        frozenset(G3_DATAPLANE),
+        collateral={
+            c: "the ClusterIP path it measures the source IP on is down on the faulted node"
+            for c in G2_THROUGH_CLUSTER_IP
+        },
+    ),
+    Expectation(
+        "dataplane-frozen",
+        "G3",
+        frozenset(G3_DATAPLANE),
+        collateral={
+            c: "a paused kube-proxy never programs the new Service on the faulted node"
+            for c in G2_THROUGH_CLUSTER_IP
+        },
+    ),
+    Expectation(
+        "stale-endpoints",
+        "G3",
+        frozenset(G3_SLICES | G3_DATAPLANE),
+        collateral={
+            c: "a Service whose EndpointSlice is never written has no backend to measure"
+            for c in G2_THROUGH_CLUSTER_IP
+        },
+    ),
+    Expectation("ip-reuse", "G1", frozenset(G1_REPLACEMENT)),
+    Expectation(
+        "duplicate-ip",
+        "G1",
+        frozenset({"test_running_pod_ips_are_unique_cluster_wide"}),
+        collateral=DUPLICATE_IP_COLLATERAL,
+    ),
+]
+
+
+@dataclass
+class SuiteRun:
+    """Outcome and full failure text of every check of one suites run."""
+
+    outcomes: dict[str, str]
+    texts: dict[str, str]
+    seconds: float
+
+    def failed(self) -> set[str]:
+        return {c for c, o in self.outcomes.items() if o in ("failed", "error")}
+
+    def passed(self) -> set[str]:
+        return {c for c, o in self.outcomes.items() if o == "passed"}
+
+
+def run_suites(kubeconfig: Path, workdir: Path, *selection: str) -> SuiteRun:
+    """Run the conformance suites as a user would, in a subprocess, and read both reports."""
+    report, junit = workdir / "verdict.json", workdir / "junit.xml"
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--podnet",
+        f"--podnet-kubeconfig={kubeconfig}",
+        f"--podnet-report={report}",
+        f"--junitxml={junit}",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--no-header",
+        "-o",
+        "console_output_style=classic",
+        str(SUITES),
+    ]
+    if selection:
+        command += ["-k", " or ".join(selection)]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert report.exists(), f"the suites wrote no report:\n{completed.stdout}\n{completed.stderr}"
+    document = json.loads(report.read_text())
+    outcomes = {check_id(c["nodeid"]): c["outcome"] for c in document["checks"]}
+    texts: dict[str, str] = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        for problem in [*case.iter("failure"), *case.iter("error")]:
+            name = case.get("name", "")
+            texts[name] = (
+                texts.get(name, "") + (problem.get("message") or "") + (problem.text or "")
+            )
+    seconds = float(ET.parse(junit).getroot().find("testsuite").get("time", "0"))  # type: ignore[union-attr]
+    return SuiteRun(outcomes, texts, seconds)
+
+
+class Matrix:
+    """Fault x check results, written as a Markdown table at the end of the module."""
+
+    def __init__(self) -> None:
+        self.checks: list[str] = []
+        self.columns: dict[str, dict[str, str]] = {}
+
+    def add_column(self, name: str, cells: dict[str, str]) -> None:
+        self.columns[name] = cells
+        for check in cells:
+            if check not in self.checks:
+                self.checks.append(check)
+
+    def markdown(self) -> str:
+        names = list(self.columns)
+        lines = [
+            "| check | " + " | ".join(names) + " |",
+            "|---|" + "---|" * len(names),
+        ]
+        for check in sorted(self.checks):
+            row = [self.columns[n].get(check, "") for n in names]
+            lines.append(f"| `{check}` | " + " | ".join(row) + " |")
+        return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def kubeconfig() -> Path:
+    kubeconfig, _ = cluster.ensure_up(2)
+    return kubeconfig
+
+
+@pytest.fixture(scope="module")
+def matrix() -> Iterator[Matrix]:
+    table = Matrix()
+    yield table
+    REPORTS.mkdir(exist_ok=True)
+    (REPORTS / "sensitivity.md").write_text(
+        "Legend: `caught` the check failed under the fault (as it must), `pass` it passed and the"
+        " fault is not its guarantee's, `collateral` it failed because it needs what the fault"
+        " broke, `MISSED` it passed although it must catch the fault.\n\n" + table.markdown()
+    )
+
+
+@pytest.fixture(scope="module")
+def healthy(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory, matrix: Matrix) -> SuiteRun:
+    """The whole suite on the healthy cluster: the baseline every fault is compared with."""
+    run = run_suites(kubeconfig, tmp_path_factory.mktemp("healthy"))
+    matrix.add_column(
+        "no fault", {c: "pass" if o == "passed" else o for c, o in run.outcomes.items()}
+    )
+    return run
+
+
+def test_every_check_passes_on_the_healthy_cluster(healthy: SuiteRun) -> None:
+    failed = {c: healthy.texts.get(c, "")[:400] for c in healthy.failed()}
+    assert not failed, f"checks failed on the healthy cluster: {failed}"
+    assert healthy.passed(), "the suites ran no check"
+
+
+@pytest.fixture
+def applied_fault(request: pytest.FixtureRequest, kubeconfig: Path) -> Iterator[list[str]]:
+    """Apply the fault named by the test's parameter; remove it whatever happens."""
+    name = request.param
+    nodes = faults.add(name)
+    yield nodes
+    faults.remove(name)
+
+
+def node_addresses(node_names: list[str]) -> list[str]:
+    from pytest_podnet.localcluster.topology import Node
+
+    indices = [int(n.rsplit("-", 1)[1]) for n in node_names]
+    return [Node(i).ip for i in indices]
+
+
+IP = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
+
+
+@pytest.mark.parametrize(
+    ("applied_fault", "expectation"),
+    [pytest.param(e.fault, e, id=e.fault) for e in EXPECTATIONS],
+    indirect=["applied_fault"],
+)
+def test_fault_is_caught_by_exactly_its_checks(
+    applied_fault: list[str],
+    expectation: Expectation,
+    healthy: SuiteRun,
+    kubeconfig: Path,
+    tmp_path: Path,
+    matrix: Matrix,
+) -> None:
+    faulted = run_suites(kubeconfig, tmp_path / "faulted")
+    failed = faulted.failed()
+    cells = {}
+    for check in faulted.outcomes:
+        if check in expectation.catches:
+            cells[check] = "caught" if check in failed else "**MISSED**"
+        elif check in expectation.collateral:
+            cells[check] = "collateral" if check in failed else "pass"
+        else:
+            cells[check] = "**FALSE ALARM**" if check in failed else faulted.outcomes[check]
+            cells[check] = cells[check].replace("passed", "pass")
+    matrix.add_column(expectation.fault, cells)
+
+    missed = sorted(expectation.catches - failed)
+    assert not missed, (
+        f"{expectation.fault} broke {expectation.guarantee} but these passed: {missed}"
+    )
+    unrelated = sorted(failed - expectation.catches - set(expectation.collateral))
+    assert not unrelated, f"{expectation.fault} should not fail these: " + "; ".join(
+        f"{c}: {faulted.texts.get(c, '')[:300]}" for c in unrelated
+    )
+    where = applied_fault + node_addresses(applied_fault)
+    for check in sorted(expectation.catches):
+        text = faulted.texts.get(check, "")
+        assert expectation.guarantee in text, (
+            f"{check} failed without naming {expectation.guarantee}"
+        )
+        assert any(w in text for w in where) or IP.search(text), (
+            f"{check} failed without naming the node ({', '.join(where)}) or an IP: {text[:300]}"
+        )
+
+
+@pytest.mark.parametrize("fault", [e.fault for e in EXPECTATIONS])
+def test_checks_pass_again_once_the_fault_is_removed(
+    fault: str, kubeconfig: Path, tmp_path: Path
+) -> None:
+    expectation = next(e for e in EXPECTATIONS if e.fault == fault)
+    assert fault not in faults.applied(), f"{fault} is still applied"
+    names = sorted({c.split("[")[0] for c in expectation.catches})
+    rerun = run_suites(kubeconfig, tmp_path / "after", *names)
+    assert rerun.passed(), f"nothing ran for {names}"
+    assert not rerun.failed(), f"after removing {fault} these still fail: {sorted(rerun.failed())}"
+
+
+def test_faults_are_all_removed() -> None:
+    assert faults.applied() == {}
+    assert paths.state_dir().exists()
