@@ -163,6 +163,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    if call.when == "call" and call.excinfo is not None:
+        _name_the_guarantee(item, call.excinfo.value)
     rep = yield
     item.stash.setdefault(PHASE_REPORTS_KEY, {})[rep.when] = rep
     namespaces = item.stash.get(NAMESPACES_KEY, None)
@@ -193,6 +195,21 @@ def _only_lists(config: pytest.Config) -> bool:
 
 def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
+
+
+def _name_the_guarantee(item: pytest.Item, error: BaseException) -> None:
+    """Start a check's failure message with the guarantee it broke, if the message lacks it.
+
+    A check's own assertions name it; a failure raised deeper down (a wait running out inside a
+    façade action, an API error) does not, and a platform engineer reads the first line first.
+    """
+    marker = item.get_closest_marker("podnet_guarantee")
+    if marker is None or not error.args or not isinstance(error.args[0], str):
+        return
+    gid = _guarantee_id(item, marker)
+    if not error.args[0].startswith(gid):
+        title = report.GUARANTEES.get(gid, "")
+        error.args = (f"{gid} ({title}) broken: {error.args[0]}", *error.args[1:])
 
 
 def _guarantee_id(item: pytest.Item, marker: pytest.Mark) -> str:
