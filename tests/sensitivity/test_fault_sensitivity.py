@@ -120,7 +120,16 @@ EXPECTATIONS = [
             for c in G2_THROUGH_CLUSTER_IP
         },
     ),
-    Expectation("ip-reuse", "G1", frozenset(G1_REPLACEMENT)),
+    Expectation(
+        "ip-reuse",
+        "G1",
+        frozenset(G1_REPLACEMENT),
+        collateral={
+            c: "a reused IP keeps its predecessor's neighbour (ARP) entries for up to ~45 s, so"
+            " traffic to the new Pod may be lost meanwhile (the hazard G1 guards against)"
+            for c in G2_POD_TO_POD | G2_THROUGH_CLUSTER_IP | G3_DATAPLANE
+        },
+    ),
     Expectation(
         "duplicate-ip",
         "G1",

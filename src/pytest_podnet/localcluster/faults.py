@@ -140,7 +140,8 @@ def _remove_stale_endpoints(nodes: list[Node]) -> None:
 # --- ip-reuse ----------------------------------------------------------------------------------
 
 #: host-local wrapper: remembers the last IP a DEL freed and asks host-local for it on the next ADD
-#: (host-local honours `IP=` in CNI_ARGS), so the next Pod on the node gets the freed IP back.
+#: (host-local honours `IP=` in CNI_ARGS), so the next Pod on the node gets the freed IP back. An
+#: ADD waits up to 3 s for a DEL when nothing was freed yet.
 IP_REUSE_WRAPPER = """#!/bin/bash
 # podnet fault ip-reuse: hand a freed Pod IP straight back to the next Pod on this node.
 real={real}
@@ -150,6 +151,11 @@ if [ "$CNI_COMMAND" = DEL ] && [ -d "$data" ]; then
   ip=$(grep -lx -- "$CNI_CONTAINERID" "$data"/* 2>/dev/null | head -n1)
   [ -z "$ip" ] && ip=$(grep -l -- "^$CNI_CONTAINERID" "$data"/* 2>/dev/null | head -n1)
   [ -n "$ip" ] && basename "$ip" > "$freed"
+fi
+if [ "$CNI_COMMAND" = ADD ]; then
+  # A replacement's sandbox may start a moment before its predecessor's is torn down: give
+  # that DEL up to 3 s to free an IP, so the hand-back does not depend on who wins the race.
+  for _ in $(seq 15); do [ -s "$freed" ] && break; sleep 0.2; done
 fi
 if [ "$CNI_COMMAND" = ADD ] && [ -s "$freed" ]; then
   ip=$(cat "$freed")
@@ -280,7 +286,8 @@ FAULTS: dict[str, Fault] = {
         Fault(
             "ip-reuse",
             "G1 (strict): a replacement Pod gets the IP its predecessor just freed",
-            "the node's host-local IPAM wrapped to hand the last freed IP to the next Pod",
+            "the node's host-local IPAM wrapped to hand the last freed IP to the next Pod"
+            " (an ADD waits up to 3 s for a DEL to free one)",
             "restore the plain host-local plugin",
             _add_ip_reuse,
             _remove_ip_reuse,
