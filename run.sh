@@ -43,5 +43,7 @@ if [ "$job" = suites ]; then
   python3 -m pytest --podnet --podnet-kubeconfig="$kubeconfig" \
     --podnet-report=reports/podnet.json suites/ "$@"
 else
-  python3 -m pytest tests/ "$@"
+  # --podnet points the integration tests (and their inner runs) at the local cluster; the unit
+  # tests run their own inner sessions with pytester and are unaffected.
+  python3 -m pytest --podnet --podnet-kubeconfig="$kubeconfig" tests/ "$@"
 fi
