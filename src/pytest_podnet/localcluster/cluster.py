@@ -86,6 +86,11 @@ def up(node_count: int = 2) -> Path:
 
 
 def _up(node_count: int) -> Path:
+    if current_topology() is not None and not any(d.alive for d in procs.recorded()):
+        # Left behind by a machine or session that stopped without `down` (its processes died,
+        # its namespaces, mounts and rules did not): start from a clean host, not from that.
+        log("found the remains of a cluster whose processes are all gone; cleaning up first")
+        _down()
     existing = current_topology()
     if existing is not None and existing.node_count != node_count and is_running():
         raise ClusterError(
