@@ -262,7 +262,10 @@ def test_least_privilege_set_is_enough_for_every_action(
         ]
     )
     output = result.stdout.str()
-    assert "AssertionError: deliberate failure to collect diagnostics" in output
+    # The plugin starts the failure with the check's guarantee (G3 in the tour above).
+    assert (
+        "AssertionError: G3 (Services are the stable address) broken: deliberate failure" in output
+    )
     for title in ("events", "pods", "services", "endpointslices", "logs"):
         assert f"podnet diagnostics: {title} podnet-" in output
     assert "Forbidden" not in output
