@@ -141,7 +141,9 @@ def check_verdict_run(pytester: pytest.Pytester, result: pytest.RunResult) -> No
     failed = checks["test_g1.py::test_new_ip_on_eviction"]
     assert failed["outcome"] == "failed"
     assert failed["guarantee"] == "G1"
-    assert failed["message"].startswith("AssertionError: pod/ns/echo-1 kept IP 10.244.0.7")
+    assert failed["message"].startswith(
+        "AssertionError: G1 (Pod IPs are ephemeral) broken: pod/ns/echo-1 kept IP 10.244.0.7"
+    )
     cross = checks["test_g2.py::test_cross_node"]
     assert (cross["outcome"], cross["message"]) == (
         "skipped",
@@ -271,7 +273,7 @@ def test_diagnostics_sections_follow_a_failure_and_never_hide_it(suites: pytest.
     output = result.stdout.str()
     result.stdout.fnmatch_lines(
         [
-            "*AssertionError: svc/echo lists 10.244.0.7 although pod/echo-1 is not Ready",
+            "*AssertionError: G3 (*) broken: svc/echo lists 10.244.0.7 although pod/echo-1 is not*",
             "*- podnet diagnostics: events podnet-gw0-202608011200-abcd -*",
             "Warning  Unhealthy  pod/echo-1  Readiness probe failed",
             "*- podnet diagnostics: pods podnet-gw0-202608011200-abcd -*",
@@ -280,7 +282,7 @@ def test_diagnostics_sections_follow_a_failure_and_never_hide_it(suites: pytest.
     )
     result.stdout.fnmatch_lines(
         [
-            "*AssertionError: the original failure",
+            "*AssertionError: G3 (*) broken: the original failure",
             "*- podnet diagnostics: diagnostics failed -*",
             "ConnectionResetError: apiserver went away",
         ]
