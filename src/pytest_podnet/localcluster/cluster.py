@@ -159,24 +159,30 @@ def kubectl(*args: str, timeout: float = 60.0) -> str:
     return result.stdout
 
 
-def _not_ready(value: object) -> bool:
-    return value is False
+#: containerd answers its socket within a second or two of starting.
+CONTAINERD_READY = 30.0
+
+
+def _poll(command: list[str], *, every: float, within: float, answer: str | None = None) -> bool:
+    """Run ``command`` every ``every`` s until it succeeds (printing ``answer``, if given), at
+    most ``within`` s. For daemons that are starting: there is nothing to watch yet."""
+
+    @retry(
+        retry=retry_if_result(lambda ok: not ok),
+        wait=wait_fixed(every),
+        stop=stop_after_delay(within),
+        retry_error_callback=lambda state: False,
+    )
+    def succeeded() -> bool:
+        result = subprocess.run(command, capture_output=True, text=True)
+        return result.returncode == 0 and (answer is None or result.stdout.strip() == answer)
+
+    return succeeded()
 
 
 def wait_apiserver() -> None:
-    @retry(
-        retry=retry_if_result(_not_ready),
-        wait=wait_fixed(0.5),
-        stop=stop_after_delay(APISERVER_READY),
-        retry_error_callback=lambda state: False,
-    )
-    def ready() -> bool:
-        result = subprocess.run(
-            controlplane.kubectl("get", "--raw", "/readyz"), capture_output=True, text=True
-        )
-        return result.returncode == 0 and result.stdout.strip() == "ok"
-
-    if not ready():
+    readyz = controlplane.kubectl("get", "--raw", "/readyz")
+    if not _poll(readyz, every=0.5, within=APISERVER_READY, answer="ok"):
         raise ClusterError(
             f"timed out after {APISERVER_READY:.0f}s [APISERVER_READY] waiting for /readyz;"
             f" see {procs.log_dir() / 'kube-apiserver.log'} and {procs.log_dir() / 'etcd.log'}"
@@ -184,24 +190,11 @@ def wait_apiserver() -> None:
 
 
 def wait_containerd(n: Node) -> None:
-    @retry(
-        retry=retry_if_result(_not_ready),
-        wait=wait_fixed(0.2),
-        stop=stop_after_delay(30),
-        retry_error_callback=lambda state: False,
-    )
-    def ready() -> bool:
-        return (
-            subprocess.run(
-                ["ctr", "--address", str(node.socket(n)), "version"], capture_output=True
-            ).returncode
-            == 0
-        )
-
-    if not ready():
+    version = ["ctr", "--address", str(node.socket(n)), "version"]
+    if not _poll(version, every=0.2, within=CONTAINERD_READY):
         raise ClusterError(
-            f"containerd of {n.name} did not answer;"
-            f" see {procs.log_dir() / (n.name + '-containerd.log')}"
+            f"containerd of {n.name} did not answer within {CONTAINERD_READY:.0f}s"
+            f" [CONTAINERD_READY]; see {procs.log_dir() / (n.name + '-containerd.log')}"
         )
 
 

@@ -7,7 +7,6 @@ outside this machine can. etcd listens on loopback.
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 from pytest_podnet.localcluster import paths, procs
 from pytest_podnet.localcluster.pki import PKI, Identity
@@ -64,8 +63,6 @@ def ensure_credentials(topology: Topology) -> None:
                 paths.state_dir() / f"{identity.name}.kubeconfig",
                 CONTEXT,
             )
-    admin = paths.state_dir() / "admin.kubeconfig"
-    assert admin == paths.admin_kubeconfig()
 
 
 def binary(name: str) -> str:
@@ -179,7 +176,3 @@ def start_scheduler() -> None:
 def kubectl(*args: str) -> list[str]:
     """A kubectl command line against the local cluster as admin."""
     return [str(paths.bin_dir() / "kubectl"), f"--kubeconfig={paths.admin_kubeconfig()}", *args]
-
-
-def etcd_data() -> Path:
-    return paths.state_dir() / "etcd"

@@ -168,23 +168,33 @@ exec "$real"
 """
 
 
+def _wrap_host_local(n: Node, script: str) -> None:
+    """Put ``script`` in place of the node's host-local IPAM plugin (its own bin dir only)."""
+    plugin = node.cni_bin_dir(n) / "host-local"
+    plugin.unlink(missing_ok=True)
+    plugin.write_text(script)
+    plugin.chmod(plugin.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
+def _unwrap_host_local(n: Node) -> None:
+    plugin = node.cni_bin_dir(n) / "host-local"
+    plugin.unlink(missing_ok=True)
+    plugin.symlink_to(node.SYSTEM_CNI_BIN / "host-local")
+
+
 def _add_ip_reuse(nodes: list[Node]) -> None:
     for n in nodes:
-        link = node.cni_bin_dir(n) / "host-local"
-        link.unlink(missing_ok=True)
-        link.write_text(
+        _wrap_host_local(
+            n,
             IP_REUSE_WRAPPER.format(
                 real=node.SYSTEM_CNI_BIN / "host-local", data=node_root(n) / "ipam"
-            )
+            ),
         )
-        link.chmod(link.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
 
 def _remove_ip_reuse(nodes: list[Node]) -> None:
     for n in nodes:
-        link = node.cni_bin_dir(n) / "host-local"
-        link.unlink(missing_ok=True)
-        link.symlink_to(node.SYSTEM_CNI_BIN / "host-local")
+        _unwrap_host_local(n)
         (node_root(n) / "ipam" / "podnet-freed-ip").unlink(missing_ok=True)
 
 
@@ -226,24 +236,20 @@ def _add_duplicate_ip(nodes: list[Node]) -> None:
         bridge["isGateway"] = False
         bridge["ipam"]["ranges"][0].append({"subnet": pod_cidr(donor)})
         config_path.write_text(json.dumps(config, indent=2))
-        wrapper = node.cni_bin_dir(n) / "host-local"
-        wrapper.unlink(missing_ok=True)
-        wrapper.write_text(
+        _wrap_host_local(
+            n,
             DUPLICATE_IP_WRAPPER.format(
                 donor_name=donor.name,
                 real=node.SYSTEM_CNI_BIN / "host-local",
                 donor_data=node_root(donor) / "ipam",
-            )
+            ),
         )
-        wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
 
 def _remove_duplicate_ip(nodes: list[Node]) -> None:
     for n in nodes:
         node.write_cni_config(n, pod_cidr(n))
-        wrapper = node.cni_bin_dir(n) / "host-local"
-        wrapper.unlink(missing_ok=True)
-        wrapper.symlink_to(node.SYSTEM_CNI_BIN / "host-local")
+        _unwrap_host_local(n)
 
 
 FAULTS: dict[str, Fault] = {
@@ -355,11 +361,6 @@ def remove(name: str) -> None:
     fault.remove([by_name[n] for n in state[name] if n in by_name])
     del state[name]
     _save(state)
-
-
-def remove_all() -> None:
-    for name in list(applied()):
-        remove(name)
 
 
 def _lookup(name: str) -> Fault:
