@@ -27,6 +27,8 @@ import pytest
 
 from pytest_podnet import cleanup, kube, probes, waits, workloads
 from pytest_podnet.kube import DeploymentInfo, EndpointSet, NodeInfo, PodInfo, ServiceInfo
+from pytest_podnet.nodes import testable
+from pytest_podnet.outcomes import NotVerified
 from pytest_podnet.probes import ProbeResult
 from pytest_podnet.stash import CLUSTER_KEY, NAMESPACES_KEY, PHASE_REPORTS_KEY, SETTINGS_KEY
 
@@ -92,6 +94,7 @@ class Podnet:
     user_properties: list[tuple[str, object]]
     privileged: bool = False
     ip_reuse: str = "strict"
+    node_selector: str | None = None
     undo: cleanup.UndoStack = field(default_factory=cleanup.UndoStack)
     _clients: int = 0
     _service_account_ready: bool = False
@@ -102,8 +105,9 @@ class Podnet:
     # ................................................................ cluster facts
 
     def nodes(self) -> list[NodeInfo]:
-        """The schedulable, Ready nodes, sorted by name."""
-        return [n for n in self.cluster.nodes() if n.schedulable and n.ready]
+        """The nodes the checks use (Ready, schedulable, matched by --podnet-node-selector),
+        sorted by name."""
+        return testable(self.cluster.nodes(self.node_selector))
 
     def ip_families(self) -> list[str]:
         """``IPv4`` and/or ``IPv6``: the families the nodes' Pod CIDRs have."""
@@ -608,7 +612,10 @@ def podnet_cluster(pytestconfig: pytest.Config) -> kube.Cluster:
                 connect_timeout=waits.deadline("PREFLIGHT_CONNECT", settings.timeout_scale),
             )
         except kube.KubeError as exc:
-            pytest.fail(f"pytest-podnet cannot connect: {exc}", pytrace=False)
+            raise NotVerified(
+                f"pytest-podnet cannot connect: {exc}",
+                "check --podnet-kubeconfig/--podnet-context (`kubectl version` with the same)",
+            ) from None
         pytestconfig.stash[CLUSTER_KEY] = cluster
     return cluster
 
@@ -637,12 +644,14 @@ def podnet(request: pytest.FixtureRequest, podnet_cluster: kube.Cluster) -> Iter
         user_properties=item.user_properties,
         privileged=settings.privileged,
         ip_reuse=settings.ip_reuse,
+        node_selector=settings.node_selector,
     )
     enforce = "privileged" if settings.privileged else "restricted"
     body = workloads.namespace(name, settings.run_id, test=item.nodeid, enforce=enforce)
-    podnet_cluster.create_namespace(
-        name, body["metadata"]["labels"], body["metadata"].get("annotations")
-    )
+    # The user's labels first: ours (run id, managed-by, Pod Security) must not be overridden.
+    labels = {**settings.namespace_labels, **body["metadata"]["labels"]}
+    annotations = {**settings.namespace_annotations, **(body["metadata"].get("annotations") or {})}
+    podnet_cluster.create_namespace(name, labels, annotations or None)
     facade.undo.push(f"namespace/{name}", lambda: podnet_cluster.delete_namespace(name))
     item.stash.setdefault(NAMESPACES_KEY, []).append(name)
     try:

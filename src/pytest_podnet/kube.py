@@ -50,6 +50,7 @@ _TRANSIENT_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 
 Kind = Literal[
     "namespaces",
+    "nodes",
     "pods",
     "deployments",
     "replicasets",
@@ -128,6 +129,9 @@ class NodeInfo:
     pod_cidrs: tuple[str, ...]
     schedulable: bool
     ready: bool
+    #: ``key:effect`` of the taints that keep our Pods off the node (NoSchedule, NoExecute).
+    taints: tuple[str, ...] = ()
+    cordoned: bool = False
 
     @property
     def ref(self) -> str:
@@ -361,6 +365,8 @@ def node_info(raw: Raw) -> NodeInfo:
         pod_cidrs=cidrs,
         schedulable=not spec.get("unschedulable", False) and not blocking_taints,
         ready=bool(ready_cond and ready_cond.get("status") == "True"),
+        taints=tuple(f"{t.get('key')}:{t.get('effect')}" for t in blocking_taints),
+        cordoned=bool(spec.get("unschedulable", False)),
     )
 
 
@@ -585,9 +591,9 @@ class Cluster:
             info = self._call("GET /version", api.get_code)
         return str(info.git_version)
 
-    def nodes(self) -> list[NodeInfo]:
-        """Every node, sorted by name."""
-        body = self._raw("list nodes", self._core.list_node)
+    def nodes(self, label_selector: str | None = None) -> list[NodeInfo]:
+        """Every node (matching ``label_selector``, if given), sorted by name."""
+        body = self._raw("list nodes", self._core.list_node, **_selector_kwargs(label_selector))
         return sorted((node_info(item) for item in body.get("items") or []), key=lambda n: n.name)
 
     def ip_families(self) -> list[str]:
@@ -1031,6 +1037,7 @@ class Cluster:
         }
         everywhere: dict[str, Callable[..., Any]] = {
             "namespaces": self._core.list_namespace,
+            "nodes": self._core.list_node,
             "pods": self._core.list_pod_for_all_namespaces,
             "services": self._core.list_service_for_all_namespaces,
             "deployments": self._apps.list_deployment_for_all_namespaces,
@@ -1038,7 +1045,7 @@ class Cluster:
             "endpointslices": self._discovery.list_endpoint_slice_for_all_namespaces,
             "serviceaccounts": self._core.list_service_account_for_all_namespaces,
         }
-        if kind == "namespaces" or namespace is None:
+        if kind in ("namespaces", "nodes") or namespace is None:
             return everywhere[kind], ()
         return namespaced[kind], (namespace,)
 
@@ -1113,6 +1120,10 @@ class Cluster:
             finally:
                 response.close()
                 response.release_conn()
+
+
+def _selector_kwargs(label_selector: str | None) -> dict[str, str]:
+    return {"label_selector": label_selector} if label_selector else {}
 
 
 def _exit_code(status_text: str, what: str) -> int:

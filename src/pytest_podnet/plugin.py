@@ -6,13 +6,20 @@ changes another project's run; tests that use the podnet fixtures are skipped wi
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_podnet import report
-from pytest_podnet.settings import OPTIONS, WORKER_KUBECONFIG, WORKER_RUN_ID, Settings
+from pytest_podnet.settings import (
+    OPTIONS,
+    WORKER_KUBECONFIG,
+    WORKER_RUN_ID,
+    Settings,
+    SkipReason,
+)
 from pytest_podnet.stash import CLUSTER_KEY, NAMESPACES_KEY, PHASE_REPORTS_KEY, SETTINGS_KEY
 
 if TYPE_CHECKING:
@@ -40,6 +47,8 @@ WORKER_FACTS = "podnet_facts"
 _KUBECONFIG_KEY = pytest.StashKey[str | None]()
 _FACTS_KEY = pytest.StashKey[dict[str, Any]]()
 _STARTED_LOCAL_KEY = pytest.StashKey[bool]()
+_NOT_VERIFIED_PROPERTY = (report.OUTCOME_PROPERTY, report.NOT_VERIFIED)
+_PHASE_OUTCOMES_KEY = pytest.StashKey[list["report.Outcome"]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -134,7 +143,18 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
     if not settings.enabled:
         return None
     facts = config.stash.get(_FACTS_KEY, {})
-    return report.header_lines(facts, settings.images, settings.run_id, settings.timeout_scale)
+    return report.header_lines(
+        facts, settings.images, settings.run_id, settings.timeout_scale, gate_policy(settings)
+    )
+
+
+def gate_policy(settings: Settings) -> report.Policy:
+    """What the gate demands of this run, from the settings."""
+    return report.Policy(
+        require=settings.require,
+        allow_skip=frozenset(settings.allow_skip),
+        not_requested=frozenset() if settings.privileged else frozenset({"privileged"}),
+    )
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own -m/-k deselection sees the markers
@@ -156,16 +176,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(f"podnet_{gid.lower()}")
         skip = _skip_reason(item, settings, node_count)
         if skip:
-            item.add_marker(pytest.mark.skip(reason=skip))
+            why, kind = skip
+            if kind is not None:
+                item.user_properties.append((report.SKIP_PROPERTY, kind))
+            item.add_marker(pytest.mark.skip(reason=why))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    if call.when == "call" and call.excinfo is not None:
-        _name_the_guarantee(item, call.excinfo.value)
+    settings = item.config.stash[SETTINGS_KEY]
+    marker = item.get_closest_marker("podnet_guarantee")
+    outcome: report.Outcome | None = None
+    if settings.enabled and marker is not None:
+        outcome = _judge(item, call, _guarantee_id(item, marker))
+        if call.when == "teardown":
+            # JUnit takes a test's properties from its teardown report: the check's outcome.
+            phases = [*item.stash.get(_PHASE_OUTCOMES_KEY, []), *([outcome] if outcome else [])]
+            item.user_properties.append(
+                (report.OUTCOME_PROPERTY, report.check_outcome(phases or [report.PASS]))
+            )
     rep = yield
+    if outcome is not None and rep.failed:
+        rep.user_properties.append((report.OUTCOME_PROPERTY, outcome))
+    if rep.skipped and marker is not None and call.when != "teardown":
+        item.stash.setdefault(_PHASE_OUTCOMES_KEY, []).append(report.SKIPPED)
     item.stash.setdefault(PHASE_REPORTS_KEY, {})[rep.when] = rep
     namespaces = item.stash.get(NAMESPACES_KEY, None)
     cluster = item.config.stash.get(CLUSTER_KEY, None)
@@ -174,6 +210,55 @@ def pytest_runtest_makereport(
 
         report.attach_diagnostics(rep, lambda: diagnostics.collect(cluster, namespaces))
     return rep
+
+
+def _judge(item: pytest.Item, call: pytest.CallInfo[None], gid: str) -> report.Outcome | None:
+    """Classify the exception of a failed phase; say the guarantee and the outcome first.
+
+    FAIL keeps its traceback (the check's own frames); NOT VERIFIED is shown as one short block
+    (what was attempted, the status, the cause and the fix) without the client library's frames.
+    """
+    excinfo = call.excinfo
+    if excinfo is None or isinstance(excinfo.value, pytest.skip.Exception | pytest.exit.Exception):
+        return None
+    if isinstance(excinfo.value, KeyboardInterrupt | SystemExit):
+        return None
+    from pytest_podnet import outcomes
+
+    judged = outcomes.classify(excinfo.value)
+    item.stash.setdefault(_PHASE_OUTCOMES_KEY, []).append(judged.outcome)
+    title = report.GUARANTEES.get(gid, "")
+    head = f"{gid} ({title})" if title else gid
+    if judged.outcome == report.NOT_VERIFIED:
+        where = "" if call.when == "call" else f" (in {call.when})"
+        text = _without_guarantee_prefix(judged.text, gid)
+        call.excinfo = outcomes.short_excinfo(f"{head} not verified{where}: {text}")
+    else:
+        _prefix_message(excinfo.value, f"{head} broken: ", gid)
+    return judged.outcome
+
+
+def _without_guarantee_prefix(text: str, gid: str) -> str:
+    """``G2: 1 of 2 pairs ...`` -> ``1 of 2 pairs ...``: the plugin says the guarantee once."""
+    return text.removeprefix(f"{gid}:").lstrip() if text.startswith(f"{gid}:") else text
+
+
+def _prefix_message(error: BaseException, head: str, gid: str) -> None:
+    if error.args and isinstance(error.args[0], str):
+        if not error.args[0].startswith(head):
+            error.args = (head + _without_guarantee_prefix(error.args[0], gid), *error.args[1:])
+    elif isinstance(error, AssertionError) and not error.args:
+        error.args = (head + "an assertion of the check failed",)
+
+
+def pytest_report_teststatus(
+    report: pytest.TestReport, config: pytest.Config
+) -> tuple[str, str, str] | None:
+    """A NOT VERIFIED check stays a failure to pytest (its block is in FAILURES) but shows as
+    ``N`` / ``NOT VERIFIED`` in the progress line, so nobody reads it as broken."""
+    if report.failed and _NOT_VERIFIED_PROPERTY in report.user_properties:
+        return "failed", "N", "NOT VERIFIED"
+    return None
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -197,21 +282,6 @@ def _is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
-def _name_the_guarantee(item: pytest.Item, error: BaseException) -> None:
-    """Start a check's failure message with the guarantee it broke, if the message lacks it.
-
-    A check's own assertions name it; a failure raised deeper down (a wait running out inside a
-    façade action, an API error) does not, and a platform engineer reads the first line first.
-    """
-    marker = item.get_closest_marker("podnet_guarantee")
-    if marker is None or not error.args or not isinstance(error.args[0], str):
-        return
-    gid = _guarantee_id(item, marker)
-    if not error.args[0].startswith(gid):
-        title = report.GUARANTEES.get(gid, "")
-        error.args = (f"{gid} ({title}) broken: {error.args[0]}", *error.args[1:])
-
-
 def _guarantee_id(item: pytest.Item, marker: pytest.Mark) -> str:
     if len(marker.args) != 1 or not isinstance(marker.args[0], str):
         raise pytest.UsageError(
@@ -226,50 +296,76 @@ def _uses_podnet(item: pytest.Item) -> bool:
     return not FIXTURE_NAMES.isdisjoint(getattr(item, "fixturenames", ()))
 
 
-def _skip_reason(item: pytest.Item, settings: Settings, node_count: int | None) -> str | None:
+def _skip_reason(
+    item: pytest.Item, settings: Settings, node_count: int | None
+) -> tuple[str, SkipReason | None] | None:
+    """Why ``item`` is skipped, and the kind of skip the gate judges (None: not a check's)."""
     if not settings.enabled:
         if _uses_podnet(item):
-            return "pass --podnet to run pytest-podnet checks against a Kubernetes cluster"
+            return "pass --podnet to run pytest-podnet checks against a Kubernetes cluster", None
         return None
     if item.get_closest_marker("podnet_privileged") and not settings.privileged:
-        return "needs hostNetwork or privileged Pods: pass --podnet-privileged to run it"
+        return "needs hostNetwork or privileged Pods: pass --podnet-privileged to run it", (
+            "privileged"
+        )
     if item.get_closest_marker("podnet_cross_node") and node_count is not None and node_count < 2:
-        return f"needs 2 schedulable nodes, the cluster has {node_count}"
+        return f"needs 2 schedulable nodes, the cluster has {node_count}", "cross-node"
     return None
 
 
 class VerdictCollector:
-    """Per-guarantee verdicts from every test's reports; on the controller when xdist runs."""
+    """Per-guarantee verdicts from every test's reports; on the controller when xdist runs.
+
+    It also decides the exit code of a run that has guarantee checks (``report.Ledger.gate``),
+    and writes the JSON verdict; a failure to write it is said after the table, never over it.
+    """
 
     name = "podnet-verdict"
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.ledger = report.Ledger()
+        self.policy = gate_policy(config.stash[SETTINGS_KEY])
+        self.ledger = report.Ledger(self.policy)
         self.preflight_error: str | None = None
         self.written = False
+        self.write_error: str | None = None
+        self.other_failures = False
+        self.exit_code: int | None = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.ledger.add(report)
+        if report.failed and not _is_guarantee_report(report):
+            self.other_failures = True
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        status = int(exitstatus)
+        if self.ledger.has_checks and status in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            self.exit_code = self.ledger.gate(other_failures=self.other_failures)
+            session.exitstatus = self.exit_code
+            status = self.exit_code
+        self._write(status)
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("podnet verdict")
         for line in report.verdict_table(self.ledger.verdicts()):
             terminalreporter.line(line)
+        if self.exit_code is not None:
+            terminalreporter.line(report.gate_line(self.exit_code, self.policy))
         path = self.config.stash[SETTINGS_KEY].report_path
-        if path:
+        if self.write_error:
+            terminalreporter.line(f"podnet: {self.write_error}", red=True)
+        elif path and self.written:
             terminalreporter.line(f"podnet: JSON verdict written to {path}")
-
-    def pytest_sessionfinish(self, exitstatus: int) -> None:
-        self._write(int(exitstatus))
 
     def pytest_unconfigure(self) -> None:
         # A failed preflight ends the run before sessionfinish; CI still gets a verdict file.
         if not self.written and self.preflight_error is not None:
             self._write(int(pytest.ExitCode.USAGE_ERROR))
+            if self.write_error:
+                sys.stderr.write(f"podnet: {self.write_error}\n")
 
     def _write(self, exitstatus: int) -> None:
-        self.written = True
         settings = self.config.stash[SETTINGS_KEY]
         if not settings.report_path:
             return
@@ -282,7 +378,22 @@ class VerdictCollector:
             "images": list(settings.images),
             "timeout_scale": settings.timeout_scale,
             "ip_reuse": settings.ip_reuse,
+            "require": list(self.policy.require),
+            "allow_skip": sorted(self.policy.allow_skip),
+            "not_requested": sorted(self.policy.not_requested),
             **facts,
         }
         document = report.verdict_document(self.ledger.results, self.ledger.verdicts(), run=run)
-        report.write_json(settings.report_path, document)
+        try:
+            report.write_json(settings.report_path, document)
+        except OSError as err:
+            self.write_error = (
+                f"could not write the JSON verdict to {settings.report_path}: "
+                f"{err.strerror or err}; the verdict above stands"
+            )
+        else:
+            self.written = True
+
+
+def _is_guarantee_report(rep: pytest.TestReport) -> bool:
+    return any(name == report.GUARANTEE_PROPERTY for name, _ in rep.user_properties)

@@ -17,6 +17,7 @@ from typing import Any, Final
 import pytest
 
 from pytest_podnet import kube, waits
+from pytest_podnet.nodes import left_out, testable
 from pytest_podnet.settings import Settings
 
 PREFIX: Final = "pytest-podnet preflight"
@@ -103,7 +104,11 @@ def run(settings: Settings, *, kubeconfig: str | None) -> tuple[kube.Cluster, di
         missing = [rule for rule in REQUIRED_ACCESS if not _allowed(cluster, rule)]
         if missing:
             raise _usage(_missing_access_message(where, missing))
-        nodes = [n for n in cluster.nodes() if n.schedulable and n.ready]
+        selected = waits.Waiter(cluster, settings.timeout_scale).nodes_settled(
+            settings.node_selector
+        )
+        nodes = testable(selected)
+        excluded = left_out(cluster.nodes(), selected, settings.node_selector)
         families = cluster.ip_families()
     except kube.Unreachable as err:
         raise _usage(_unreachable_message(where, settings, err)) from None
@@ -120,9 +125,11 @@ def run(settings: Settings, *, kubeconfig: str | None) -> tuple[kube.Cluster, di
             "with `kubectl get --raw /readyz` against the same context"
         ) from None
     if not nodes:
+        reasons = "; ".join(f"{n.name}: {n.why}" for n in excluded) or "the cluster has none"
         raise _usage(
-            f"{PREFIX}: {where} has no schedulable Ready node; fix: uncordon or repair a node "
-            "(`kubectl get nodes`), the checks need one (two for the cross-node checks)"
+            f"{PREFIX}: {where} has no node the checks can use ({reasons}); fix: uncordon or "
+            "repair a node (`kubectl get nodes`), or pass --podnet-node-selector; the checks "
+            "need one (two for the cross-node checks)"
         )
     facts = {
         "context": cluster.context_name,
@@ -133,6 +140,8 @@ def run(settings: Settings, *, kubeconfig: str | None) -> tuple[kube.Cluster, di
             for n in nodes
         ],
         "ip_families": list(families),
+        "node_selector": settings.node_selector,
+        "excluded_nodes": [n.to_json() for n in excluded],
     }
     return cluster, facts
 

@@ -6,20 +6,34 @@ checked here, once, so a mistake is a ``pytest.UsageError`` naming the fix befor
 
 from __future__ import annotations
 
+import os
+import re
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal, TypeVar
 
 import pytest
 
 from pytest_podnet.localcluster import paths as local_paths
 from pytest_podnet.localcluster.versions import AGNHOST_IMAGE, PAUSE_IMAGE
 
-CLUSTER_CHOICES: Final = ("external", "local")
-KEEP_CHOICES: Final = ("never", "on-failure", "always")
-IP_REUSE_CHOICES: Final = ("strict", "allow")
+Keep = Literal["never", "on-failure", "always"]
+IpReuse = Literal["strict", "allow"]
+ClusterKind = Literal["external", "local"]
+#: What a required check may be skipped for, when the user opts out of it by name.
+SkipReason = Literal["cross-node", "privileged"]
+
+CLUSTER_CHOICES: Final[tuple[ClusterKind, ...]] = ("external", "local")
+KEEP_CHOICES: Final[tuple[Keep, ...]] = ("never", "on-failure", "always")
+IP_REUSE_CHOICES: Final[tuple[IpReuse, ...]] = ("strict", "allow")
+SKIP_REASONS: Final[tuple[SkipReason, ...]] = ("cross-node", "privileged")
+#: The guarantees a run must PASS to exit 0, unless --podnet-require says otherwise.
+DEFAULT_REQUIRE: Final = ("G1", "G2", "G3")
+#: Nodes the checks pin Pods to: Linux only, so agnhost never lands on a Windows node.
+DEFAULT_NODE_SELECTOR: Final = "kubernetes.io/os=linux"
 #: Two nodes, so the cross-node checks of G2 run on the embedded cluster by default.
 DEFAULT_LOCAL_NODES: Final = 2
 
@@ -139,6 +153,45 @@ OPTIONS: Final[tuple[Option, ...]] = (
         metavar="N",
     ),
     Option(
+        "podnet_require",
+        "--podnet-require",
+        "podnet_require",
+        "comma-separated guarantees the run must PASS to exit 0 (default: G1,G2,G3); a required "
+        "guarantee that FAILs exits 1, one NOT VERIFIED exits 6",
+        metavar="IDS",
+    ),
+    Option(
+        "podnet_allow_skip",
+        "--podnet-allow-skip",
+        "podnet_allow_skip",
+        "comma-separated kinds of required checks that may be skipped without making their "
+        "guarantee NOT VERIFIED: cross-node (a one-node cluster), privileged (default: none)",
+        metavar="KINDS",
+    ),
+    Option(
+        "podnet_node_selector",
+        "--podnet-node-selector",
+        "podnet_node_selector",
+        "label selector of the nodes the checks run on "
+        f"(default: {DEFAULT_NODE_SELECTOR}); other nodes are named in the header and left out",
+        metavar="SELECTOR",
+    ),
+    Option(
+        "podnet_namespace_labels",
+        "--podnet-namespace-labels",
+        "podnet_namespace_labels",
+        "extra labels for the test namespaces, KEY=VALUE,... (e.g. what an admission policy "
+        "demands before it admits the checks' objects)",
+        metavar="LABELS",
+    ),
+    Option(
+        "podnet_namespace_annotations",
+        "--podnet-namespace-annotations",
+        "podnet_namespace_annotations",
+        "extra annotations for the test namespaces, KEY=VALUE,...",
+        metavar="ANNOTATIONS",
+    ),
+    Option(
         "podnet_quick",
         "--podnet-quick",
         "podnet_quick",
@@ -155,18 +208,23 @@ class Settings:
     enabled: bool
     kubeconfig: str | None
     context: str | None
-    cluster: str
+    cluster: ClusterKind
     image: str
     pause_image: str
     timeout_scale: float
-    keep: str
-    ip_reuse: str
+    keep: Keep
+    ip_reuse: IpReuse
     report_path: str | None
     run_id: str
     privileged: bool
     local_nodes: int
     quick: bool = False
     list_images: bool = False
+    require: tuple[str, ...] = DEFAULT_REQUIRE
+    allow_skip: frozenset[SkipReason] = frozenset()
+    node_selector: str = DEFAULT_NODE_SELECTOR
+    namespace_labels: Mapping[str, str] = field(default_factory=dict)
+    namespace_annotations: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def images(self) -> tuple[str, ...]:
@@ -177,6 +235,14 @@ class Settings:
     def from_config(cls, config: pytest.Config) -> Settings:
         """Build the settings from ``config``; raise ``pytest.UsageError`` naming the fix."""
         values = _Values(config)
+        enabled = values.flag("podnet")
+        if not enabled:
+            given = values.given_without_podnet()
+            if given:
+                raise pytest.UsageError(
+                    f"{', '.join(given)} given without --podnet: add --podnet (or ini podnet = "
+                    "true) to run the pytest-podnet checks, or drop the podnet option"
+                )
         cluster = values.choice("podnet_cluster", CLUSTER_CHOICES, "external")
         kubeconfig = values.path("podnet_kubeconfig")
         context = values.text("podnet_context")
@@ -194,8 +260,11 @@ class Settings:
             run_id = str(workerinput[WORKER_RUN_ID])
         else:
             run_id = new_run_id()
+        report_path = values.path("podnet_report")
+        if enabled and report_path is not None:
+            _check_writable(report_path, values.source("podnet_report"))
         return cls(
-            enabled=values.flag("podnet"),
+            enabled=enabled,
             kubeconfig=kubeconfig,
             context=context,
             cluster=cluster,
@@ -204,12 +273,17 @@ class Settings:
             timeout_scale=values.positive_float("podnet_timeout_scale", 1.0),
             keep=values.choice("podnet_keep", KEEP_CHOICES, "never"),
             ip_reuse=values.choice("podnet_ip_reuse", IP_REUSE_CHOICES, "strict"),
-            report_path=values.path("podnet_report"),
+            report_path=report_path,
             run_id=run_id,
             privileged=values.flag("podnet_privileged"),
             local_nodes=values.positive_int("podnet_local_nodes", DEFAULT_LOCAL_NODES),
             quick=values.flag("podnet_quick"),
             list_images=values.flag("podnet_list_images"),
+            require=values.guarantees("podnet_require", DEFAULT_REQUIRE),
+            allow_skip=frozenset(values.choices("podnet_allow_skip", SKIP_REASONS)),
+            node_selector=values.text("podnet_node_selector") or DEFAULT_NODE_SELECTOR,
+            namespace_labels=values.pairs("podnet_namespace_labels"),
+            namespace_annotations=values.pairs("podnet_namespace_annotations"),
         )
 
 
@@ -218,7 +292,28 @@ def new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%d%H%M%S}-{secrets.token_hex(3)}"
 
 
+def _check_writable(path: str, source: str) -> None:
+    """The JSON verdict must be writable at the end: say so now, not after the run."""
+    target = Path(path)
+    if target.is_dir():
+        raise pytest.UsageError(
+            f"{source}={path} is a directory: give a file path, e.g. {target / 'podnet.json'}"
+        )
+    parent = next((p for p in (target.parent, *target.parent.parents) if p.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise pytest.UsageError(
+            f"{source}={path} cannot be written ({parent} is not a writable directory): "
+            "point it at a writable place"
+        )
+    if target.exists() and not os.access(target, os.W_OK):
+        raise pytest.UsageError(f"{source}={path} is not writable: point it at a writable file")
+
+
 _BY_DEST: Final = {option.dest: option for option in OPTIONS}
+#: Guarantee ids are short upper-case words (G1, G2, G3, or a user's own family).
+_GUARANTEE_ID: Final = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_LABEL_KEY: Final = re.compile(r"^([a-z0-9.-]+/)?[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
+C = TypeVar("C", bound=str)
 
 
 class _Values:
@@ -238,6 +333,14 @@ class _Values:
         if isinstance(ini, str) and ini.strip():
             return ini.strip(), f"ini {option.ini}"
         return None
+
+    def source(self, dest: str) -> str:
+        raw = self._raw(dest)
+        return raw[1] if raw else _BY_DEST[dest].flag
+
+    def given_without_podnet(self) -> list[str]:
+        """The podnet options (or ini keys) given, as the user wrote them, other than --podnet."""
+        return [raw[1] for o in OPTIONS if o.dest != "podnet" and (raw := self._raw(o.dest))]
 
     def flag(self, dest: str) -> bool:
         raw = self._raw(dest)
@@ -263,16 +366,65 @@ class _Values:
             path = self._config.inipath.parent / path
         return str(path)
 
-    def choice(self, dest: str, choices: tuple[str, ...], default: str) -> str:
+    def choice(self, dest: str, choices: tuple[C, ...], default: C) -> C:
         raw = self._raw(dest)
         if raw is None:
             return default
         value = str(raw[0]).strip()
-        if value not in choices:
+        for choice in choices:
+            if choice == value:
+                return choice
+        raise pytest.UsageError(f"{raw[1]}={value!r} is not valid: use one of {', '.join(choices)}")
+
+    def _items(self, dest: str) -> tuple[list[str], str] | None:
+        raw = self._raw(dest)
+        if raw is None:
+            return None
+        return [part.strip() for part in str(raw[0]).split(",") if part.strip()], raw[1]
+
+    def choices(self, dest: str, choices: tuple[C, ...]) -> list[C]:
+        given = self._items(dest)
+        if given is None:
+            return []
+        values, source = given
+        wrong = [v for v in values if v not in choices]
+        if wrong:
             raise pytest.UsageError(
-                f"{raw[1]}={value!r} is not valid: use one of {', '.join(choices)}"
+                f"{source}: {', '.join(map(repr, wrong))} not valid: use a comma-separated "
+                f"list of {', '.join(choices)}"
             )
-        return value
+        return [v for v in choices if v in values]
+
+    def guarantees(self, dest: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        given = self._items(dest)
+        if given is None:
+            return default
+        values, source = given
+        if [v.lower() for v in values] == ["none"]:
+            return ()
+        wrong = [v for v in values if not _GUARANTEE_ID.match(v)]
+        if wrong or not values:
+            raise pytest.UsageError(
+                f"{source}: {', '.join(map(repr, wrong)) or 'nothing'} given: write guarantee "
+                "ids separated by commas, e.g. G1,G2,G3, or none"
+            )
+        return tuple(dict.fromkeys(values))
+
+    def pairs(self, dest: str) -> dict[str, str]:
+        given = self._items(dest)
+        if given is None:
+            return {}
+        values, source = given
+        pairs: dict[str, str] = {}
+        for item in values:
+            key, sep, value = item.partition("=")
+            if not sep or not _LABEL_KEY.match(key.strip()):
+                raise pytest.UsageError(
+                    f"{source}: {item!r} is not KEY=VALUE: write e.g. "
+                    "team=netops,policy.example.com/exempt=true"
+                )
+            pairs[key.strip()] = value.strip()
+        return pairs
 
     def positive_float(self, dest: str, default: float) -> float:
         raw = self._raw(dest)

@@ -62,6 +62,11 @@ CLEANUP: Final = 60
 #: The API server answering at all. A healthy server answers /version in milliseconds; the issue
 #: asks for an unreachable one to be reported within 10 s.
 PREFLIGHT_CONNECT: Final = 10
+#: A Ready node to lose the node-lifecycle taints (``node.kubernetes.io/not-ready``,
+#: ``unreachable``) that the controller-manager puts on a node that is still coming up; it
+#: removes them within its node-monitor period (5 s). 60 s covers a busy controller-manager;
+#: a node still tainted after that is left out of the run, and the header says so.
+NODE_TAINTS_CLEARED: Final = 60
 #: One probe attempt (curl --max-time, nc -w) inside a Pod. Pod-to-Pod RTTs are sub-millisecond;
 #: 3 s lets a lost SYN be retransmitted twice (1 s, then 2 s later) before calling it timed out.
 PROBE_ATTEMPT: Final = 3
@@ -82,6 +87,7 @@ _DEADLINES: Final[dict[str, int]] = {
     "NAMESPACE_DELETION": NAMESPACE_DELETION,
     "CLEANUP": CLEANUP,
     "PREFLIGHT_CONNECT": PREFLIGHT_CONNECT,
+    "NODE_TAINTS_CLEARED": NODE_TAINTS_CLEARED,
     "PROBE_ATTEMPT": PROBE_ATTEMPT,
     "EXEC_OVERHEAD": EXEC_OVERHEAD,
 }
@@ -182,6 +188,19 @@ def unrecoverable_problem(pod: Raw, *, tolerate_unschedulable: bool = False) -> 
     return None
 
 
+#: Taints the node-lifecycle controller sets while a node is not (yet) Ready or lost contact.
+LIFECYCLE_TAINTS: Final = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+
+
+def lifecycle_tainted(node: kube.NodeInfo) -> bool:
+    """Whether ``node`` still carries a taint of a node that is coming up or went away."""
+    return any(t.split(":", 1)[0] in LIFECYCLE_TAINTS for t in node.taints)
+
+
+def _by_name(node: kube.NodeInfo) -> str:
+    return node.name
+
+
 def selector_string(labels: Mapping[str, str]) -> str:
     """``a=b,c=d`` from a label map."""
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
@@ -234,6 +253,22 @@ class Waiter:
                 return result
         shown = None if last is None else (show(last) if show else list(last.values()))
         raise WaitTimeout(name, seconds, what, kube.to_yaml(shown))
+
+    # ............................................................................ nodes
+
+    def nodes_settled(self, label_selector: str | None = None) -> list[kube.NodeInfo]:
+        """The nodes once no Ready node still carries a node-lifecycle taint, or as they are
+        when ``NODE_TAINTS_CLEARED`` runs out (the caller leaves tainted ones out and says so).
+        """
+        until = time.monotonic() + self.seconds("NODE_TAINTS_CLEARED")
+        nodes: list[kube.NodeInfo] = []
+        for objects in self.cluster.observe(
+            "nodes", None, until=until, label_selector=label_selector
+        ):
+            nodes = sorted((kube.node_info(raw) for raw in objects.values()), key=_by_name)
+            if not any(n.ready and lifecycle_tainted(n) for n in nodes):
+                return nodes
+        return nodes or self.cluster.nodes(label_selector)
 
     # ............................................................................ pods
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from fake_preflight import FAKE_PREFLIGHT
 
 from pytest_podnet.localcluster import paths
 from pytest_podnet.localcluster.versions import AGNHOST_IMAGE, PAUSE_IMAGE
@@ -102,9 +103,9 @@ def test_settings_read_every_ini_twin(pytester: pytest.Pytester) -> None:
 
 
 def test_command_line_wins_over_the_ini_twin(pytester: pytest.Pytester) -> None:
-    pytester.makeini("[pytest]\npodnet_timeout_scale = 2.5\npodnet_keep = always\n")
+    pytester.makeini("[pytest]\npodnet = true\npodnet_timeout_scale = 2.5\npodnet_keep = always\n")
 
-    settings = settings_of(pytester, "--podnet-timeout-scale=4", "--podnet-keep=never")
+    settings = settings_of(pytester, "--podnet", "--podnet-timeout-scale=4", "--podnet-keep=never")
 
     assert (settings.timeout_scale, settings.keep) == (4.0, "never")
 
@@ -112,7 +113,7 @@ def test_command_line_wins_over_the_ini_twin(pytester: pytest.Pytester) -> None:
 def test_local_cluster_uses_the_admin_kubeconfig_of_the_embedded_cluster(
     pytester: pytest.Pytester,
 ) -> None:
-    settings = settings_of(pytester, "--podnet-cluster=local", "--podnet-local-nodes=1")
+    settings = settings_of(pytester, "--podnet", "--podnet-cluster=local", "--podnet-local-nodes=1")
 
     assert settings.kubeconfig == str(paths.admin_kubeconfig())
     assert settings.local_nodes == 1
@@ -170,7 +171,7 @@ def test_bad_values_are_usage_errors_naming_the_fix(
     pytester.makeini(f"[pytest]\n{ini}\n")
     pytester.makepyfile("def test_never_runs():\n    raise AssertionError\n")
 
-    result = pytester.runpytest(*args)
+    result = pytester.runpytest("--podnet", *args)
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
@@ -187,7 +188,7 @@ def test_bad_choice_on_the_command_line_is_rejected_by_argparse(pytester: pytest
 def test_list_images_prints_the_images_and_exits_zero(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_never_runs():\n    raise AssertionError\n")
 
-    result = pytester.runpytest_subprocess("--podnet-list-images")
+    result = pytester.runpytest_subprocess("--podnet", "--podnet-list-images")
 
     assert result.ret == 0
     assert result.outlines == [AGNHOST_IMAGE, PAUSE_IMAGE]
@@ -195,6 +196,7 @@ def test_list_images_prints_the_images_and_exits_zero(pytester: pytest.Pytester)
 
 def test_list_images_follows_the_mirror_options(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess(
+        "--podnet",
         "--podnet-list-images",
         "--podnet-image=mirror.local/agnhost:2.63.0",
         "--podnet-pause-image=mirror.local/pause:3.10.2",
@@ -218,7 +220,8 @@ def test_quick_selects_only_the_quick_checks(pytester: pytest.Pytester) -> None:
         """
     )
 
-    result = pytester.runpytest("--podnet-quick", "-v")
+    pytester.makeconftest(FAKE_PREFLIGHT)
+    result = pytester.runpytest("--podnet", "--podnet-quick", "-v")
 
     result.assert_outcomes(passed=1, deselected=1)
     result.stdout.fnmatch_lines(["*test_representative PASSED*"])
@@ -260,3 +263,78 @@ def test_dash_m_selects_the_checks_of_one_guarantee(pytester: pytest.Pytester) -
 
     result.assert_outcomes(passed=1, deselected=1)
     result.stdout.fnmatch_lines(["*test_flat PASSED*"])
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "named"),
+    [
+        (["--podnet-kubeconfig=k.yaml", "--podnet-report=r.json"], "", "--podnet-kubeconfig"),
+        (["--podnet-quick"], "", "--podnet-quick"),
+        ([], "podnet_timeout_scale = 2", "ini podnet_timeout_scale"),
+    ],
+)
+def test_podnet_options_without_podnet_are_a_usage_error_naming_the_flag(
+    pytester: pytest.Pytester, args: list[str], ini: str, named: str
+) -> None:
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    pytester.makepyfile("def test_never_runs():\n    raise AssertionError\n")
+
+    result = pytester.runpytest(*args)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: *{named}* given without --podnet: add --podnet*"])
+    assert not (pytester.path / "r.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("G1,G9x", "*--podnet-require: 'G9x' given: write guarantee ids*"),
+        ("", "*--podnet-require: nothing given: write guarantee ids*"),
+    ],
+)
+def test_bad_require_is_a_usage_error(pytester: pytest.Pytester, value: str, message: str) -> None:
+    result = pytester.runpytest("--podnet", f"--podnet-require={value}")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_require_allow_skip_and_namespace_labels_are_read(pytester: pytest.Pytester) -> None:
+    settings = settings_of(
+        pytester,
+        "--podnet",
+        "--podnet-require=G2",
+        "--podnet-allow-skip=privileged,cross-node",
+        "--podnet-namespace-labels=team=netops,policy.example.com/exempt=true",
+        "--podnet-node-selector=pool=blue",
+    )
+
+    assert settings.require == ("G2",)
+    assert settings.allow_skip == {"cross-node", "privileged"}
+    assert settings.namespace_labels == {"team": "netops", "policy.example.com/exempt": "true"}
+    assert settings.node_selector == "pool=blue"
+
+
+def test_unknown_allow_skip_kind_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--podnet", "--podnet-allow-skip=flaky")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*'flaky' not valid: use a comma-separated list of cross-node*"])
+
+
+@pytest.mark.parametrize("where", ["directory", "under-a-file"])
+def test_report_path_is_checked_when_the_run_starts(pytester: pytest.Pytester, where: str) -> None:
+    if where == "directory":
+        path = pytester.mkdir("out")
+        message = f"*--podnet-report={path} is a directory: give a file path*"
+    else:
+        (pytester.path / "notes.txt").write_text("a file, not a directory")
+        path = pytester.path / "notes.txt" / "verdict.json"
+        message = "*cannot be written (*notes.txt is not a writable directory)*"
+
+    result = pytester.runpytest("--podnet", f"--podnet-report={path}")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert not list(pytester.path.rglob(".*.tmp"))

@@ -214,4 +214,4 @@ def test_report_file_records_the_preflight_error(
     assert document["run"]["exit_status"] == pytest.ExitCode.USAGE_ERROR
     assert f"ERROR: {document['run']['preflight_error']}" == message
     assert document["checks"] == []
-    assert [g["verdict"] for g in document["guarantees"]] == ["NOT RUN"] * 3
+    assert [g["verdict"] for g in document["guarantees"]] == ["NOT VERIFIED"] * 3

@@ -20,10 +20,16 @@ def phase(
     longrepr: Any = None,
     duration: float = 0.5,
     values: dict[str, Any] | None = None,
+    classified: str | None = None,
+    skip_reason: str | None = None,
 ) -> pytest.TestReport:
     properties: list[tuple[str, object]] = []
     if guarantee:
         properties.append((report.GUARANTEE_PROPERTY, guarantee))
+    if skip_reason:
+        properties.append((report.SKIP_PROPERTY, skip_reason))
+    if classified:
+        properties.append((report.OUTCOME_PROPERTY, classified))
     properties += [(f"podnet:{k}", v) for k, v in (values or {}).items()]
     return pytest.TestReport(
         nodeid=nodeid,
@@ -47,8 +53,8 @@ def passed_test(
     ]
 
 
-def ledger_of(*reports: pytest.TestReport) -> report.Ledger:
-    ledger = report.Ledger()
+def ledger_of(*reports: pytest.TestReport, policy: report.Policy | None = None) -> report.Ledger:
+    ledger = report.Ledger(policy)
     for rep in reports:
         ledger.add(rep)
     return ledger
@@ -58,25 +64,42 @@ def test_a_failed_check_fails_its_guarantee_and_keeps_the_message_head() -> None
     ledger = ledger_of(
         *passed_test("a::ok", old_ip="10.244.1.7", new_ip="10.244.2.9"),
         phase("a::bad", "setup", "passed"),
-        phase("a::bad", "call", "failed", longrepr="AssertionError: pod kept IP 10.244.1.7\nmore"),
+        phase(
+            "a::bad",
+            "call",
+            "failed",
+            longrepr="AssertionError: pod kept IP 10.244.1.7\nmore",
+            classified=report.FAIL,
+        ),
         phase("a::bad", "teardown", "passed"),
     )
 
     (g1, g2, g3) = ledger.verdicts()
 
-    assert (g1.passed, g1.failed, g1.skipped, g1.verdict) == (1, 1, 0, report.VERDICT_FAIL)
-    assert (g2.verdict, g3.verdict) == (report.VERDICT_NOT_RUN, report.VERDICT_NOT_RUN)
+    assert (g1.passed, g1.failed, g1.not_verified, g1.verdict) == (1, 1, 0, report.FAIL)
+    assert g1.reasons == ("bad: pod kept IP 10.244.1.7",)
+    assert (g2.verdict, g3.verdict) == (report.NOT_VERIFIED, report.NOT_VERIFIED)
+    assert g2.reasons[0].startswith("no check of G2 ran in this session")
     bad = next(r for r in ledger.results if r.nodeid == "a::bad")
-    assert bad.outcome == report.FAILED
+    assert bad.outcome == report.FAIL
     assert bad.message == "AssertionError: pod kept IP 10.244.1.7\nmore"
     assert bad.duration == pytest.approx(1.5)
     ok = next(r for r in ledger.results if r.nodeid == "a::ok")
     assert ok.values == {"old_ip": "10.244.1.7", "new_ip": "10.244.2.9"}
+    assert ledger.gate() == report.EXIT_FAIL
 
 
-def test_setup_or_teardown_errors_count_as_failures() -> None:
+def test_setup_or_teardown_errors_take_the_outcome_the_plugin_classified() -> None:
     ledger = ledger_of(
-        phase("b::setup", "setup", "failed", guarantee="G2", longrepr="WaitTimeout: timed out"),
+        phase(
+            "b::setup",
+            "setup",
+            "failed",
+            guarantee="G2",
+            longrepr="Failed: G2 (flat network, no NAT) not verified (in setup): create "
+            "namespace/podnet-x: 403 denied; fix: exempt",
+            classified=report.NOT_VERIFIED,
+        ),
         phase("b::setup", "teardown", "passed", guarantee="G2"),
         *passed_test("b::teardown", guarantee="G2"),
         phase("b::teardown", "teardown", "failed", guarantee="G2", longrepr="cleanup failed"),
@@ -84,41 +107,94 @@ def test_setup_or_teardown_errors_count_as_failures() -> None:
 
     g2 = ledger.verdicts()[1]
 
-    assert (g2.passed, g2.failed, g2.verdict) == (0, 2, report.VERDICT_FAIL)
-    assert {r.outcome for r in ledger.results} == {report.ERROR}
+    assert (g2.passed, g2.failed, g2.not_verified, g2.verdict) == (0, 1, 1, report.FAIL)
+    outcomes = {r.nodeid: r.outcome for r in ledger.results}
+    # A failed phase nobody classified is a FAIL: unknown must keep the gate closed.
+    assert outcomes == {"b::setup": report.NOT_VERIFIED, "b::teardown": report.FAIL}
 
 
-def test_skipped_checks_leave_a_guarantee_partly_shown() -> None:
-    skip = ("suites/x.py", 3, "Skipped: needs 2 schedulable nodes, the cluster has 1")
-    ledger = ledger_of(
-        *passed_test("c::same_node", guarantee="G2"),
-        phase("c::cross", "setup", "skipped", guarantee="G2", longrepr=skip),
-        phase("c::cross", "teardown", "passed", guarantee="G2"),
-        phase("d::only", "setup", "skipped", guarantee="G3", longrepr=skip),
+def test_a_not_verified_check_leaves_its_guarantee_not_verified_with_the_cause() -> None:
+    phases = [
+        *passed_test("c::ok", guarantee="G3"),
+        phase(
+            "c::denied",
+            "call",
+            "failed",
+            guarantee="G3",
+            longrepr="Failed: G3 (Services are the stable address) not verified: create "
+            "deployment/ns/echo: 422 denied request; fix: exempt the namespaces",
+            classified=report.NOT_VERIFIED,
+        ),
+    ]
+    everything = ledger_of(*phases)
+    only_g3 = ledger_of(*phases, policy=report.Policy(require=("G3",)))
+
+    g3 = everything.verdicts()[2]
+
+    assert (g3.passed, g3.not_verified, g3.verdict) == (1, 1, report.NOT_VERIFIED)
+    assert g3.reasons == (
+        "denied: create deployment/ns/echo: 422 denied request; fix: exempt the namespaces",
+    )
+    assert everything.gate() == report.EXIT_NOT_VERIFIED
+    assert only_g3.gate() == report.EXIT_NOT_VERIFIED
+    assert ledger_of(*phases, policy=report.Policy(require=("G1",))).gate() == (
+        report.EXIT_NOT_VERIFIED
     )
 
-    _, g2, g3 = ledger.verdicts()
 
-    assert g2.verdict == report.VERDICT_PARTIAL
-    assert g3.verdict == report.VERDICT_SKIPPED
-    cross = next(r for r in ledger.results if r.nodeid == "c::cross")
-    assert cross.message == "needs 2 schedulable nodes, the cluster has 1"
+def test_skipped_required_checks_are_not_verified_unless_the_user_allowed_the_skip() -> None:
+    skip = ("suites/x.py", 3, "Skipped: needs 2 schedulable nodes, the cluster has 1")
+    phases = [
+        *passed_test("c::same_node", guarantee="G2"),
+        phase(
+            "c::cross", "setup", "skipped", guarantee="G2", longrepr=skip, skip_reason="cross-node"
+        ),
+        phase("c::cross", "teardown", "passed", guarantee="G2", skip_reason="cross-node"),
+        phase(
+            "d::host", "setup", "skipped", guarantee="G2", longrepr=skip, skip_reason="privileged"
+        ),
+    ]
+    not_requested = frozenset({"privileged"})
+    strict = ledger_of(*phases, policy=report.Policy(require=("G2",), not_requested=not_requested))
+    allowed = ledger_of(
+        *phases,
+        policy=report.Policy(
+            require=("G2",), allow_skip=frozenset({"cross-node"}), not_requested=not_requested
+        ),
+    )
+
+    g2 = strict.verdicts()[1]
+    assert (g2.passed, g2.not_verified, g2.skipped, g2.verdict) == (1, 1, 1, report.NOT_VERIFIED)
+    cross = next(r for r in strict.results if r.nodeid == "c::cross")
+    assert cross.message is not None
+    assert cross.message.startswith("skipped: needs 2 schedulable nodes, the cluster has 1; fix:")
+    assert "--podnet-allow-skip=cross-node" in cross.message
+    assert strict.gate() == report.EXIT_NOT_VERIFIED
+    assert allowed.verdicts()[1].verdict == report.PASS
+    assert allowed.gate() == report.EXIT_PASS
 
 
 def test_verdict_table_lines_up_every_guarantee() -> None:
     ledger = ledger_of(
         *passed_test("a::ok"),
-        phase("a::bad", "call", "failed", longrepr="boom"),
+        phase("a::bad", "call", "failed", longrepr="AssertionError: boom", classified=report.FAIL),
         *passed_test("g3::ok", guarantee="G3"),
     )
 
     lines = report.verdict_table(ledger.verdicts())
 
     assert lines == [
-        "guarantee                                   passed  failed  skipped  verdict",
-        "G1         Pod IPs are ephemeral                 1       1        0  FAIL",
-        "G2         flat network, no NAT                  0       0        0  NOT RUN",
-        "G3         Services are the stable address       1       0        0  PASS",
+        "guarantee                                   required  pass  fail  not verified  "
+        "skipped  verdict",
+        "G1         Pod IPs are ephemeral            yes          1     1             0        "
+        "0  FAIL",
+        "G2         flat network, no NAT             yes          0     0             0        "
+        "0  NOT VERIFIED",
+        "G3         Services are the stable address  yes          1     0             0        "
+        "0  PASS",
+        "G1 broken: bad: boom",
+        "G2 not verified: no check of G2 ran in this session (deselected by -m/-k, or skipped by "
+        "choice); fix: run its checks, or leave it out of --podnet-require",
     ]
 
 
@@ -134,18 +210,21 @@ def test_json_document_holds_every_check_with_its_values(tmp_path: Path) -> None
     path = report.write_json(tmp_path / "out" / "verdict.json", document)
 
     loaded = json.loads(path.read_text())
-    assert loaded["schema"] == report.JSON_SCHEMA
+    assert loaded["schema"] == report.JSON_SCHEMA == "pytest-podnet/verdict/v2"
     assert loaded["run"] == {"run_id": "r1", "exit_status": 0}
-    assert [g["verdict"] for g in loaded["guarantees"]] == ["PASS", "NOT RUN", "NOT RUN"]
+    assert [g["verdict"] for g in loaded["guarantees"]] == ["PASS", "NOT VERIFIED", "NOT VERIFIED"]
     assert loaded["checks"][0] == {
         "nodeid": "a::ok",
         "guarantee": "G1",
-        "outcome": "passed",
+        "outcome": "PASS",
         "duration": 1.5,
         "message": None,
+        "skip_reason": None,
         "values": {"old_ip": "10.244.1.7", "seconds": 0.25, "ips": ["10.244.1.7"]},
     }
     assert loaded["checks"][1]["guarantee"] is None
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert [p.name for p in path.parent.iterdir()] == ["verdict.json"]
 
 
 def test_json_stays_valid_with_values_json_cannot_hold(tmp_path: Path) -> None:
@@ -169,14 +248,20 @@ def test_header_names_context_server_nodes_images_run_and_scale() -> None:
         "ip_families": ["IPv4"],
     }
 
-    lines = report.header_lines(facts, ["agnhost:2.63.0", "pause:3.10.2"], "r1", 1.5)
+    facts["node_selector"] = "kubernetes.io/os=linux"
+    facts["excluded_nodes"] = [{"name": "win-1", "why": "not matched by node selector x"}]
+    policy = report.Policy(allow_skip=frozenset({"cross-node"}))
+
+    lines = report.header_lines(facts, ["agnhost:2.63.0", "pause:3.10.2"], "r1", 1.5, policy)
 
     assert lines == [
         "podnet: context podnet-local, server https://172.30.0.1:6443, version v1.36.3",
-        "podnet: 1 schedulable node(s): podnet-node-1 (172.30.0.11, pods 10.244.0.0/24); "
-        "ip families IPv4",
+        "podnet: testing 1 node(s) (selector kubernetes.io/os=linux): podnet-node-1 "
+        "(172.30.0.11, pods 10.244.0.0/24); ip families IPv4",
+        "podnet: left out 1 node(s): win-1: not matched by node selector x",
         "podnet: images agnhost:2.63.0 pause:3.10.2",
         "podnet: run id r1, timeout scale 1.5",
+        "podnet: required G1, G2, G3; allowed skips cross-node; not requested none",
     ]
 
 

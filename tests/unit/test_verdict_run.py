@@ -10,38 +10,7 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
-
-FAKE_PREFLIGHT = """
-import pytest
-
-from pytest_podnet import preflight
-
-
-class FakeCluster:
-    context_name = "fake-context"
-    server_url = "https://127.0.0.1:1"
-
-
-FACTS = {
-    "context": "fake-context",
-    "server_url": "https://127.0.0.1:1",
-    "server_version": "v1.36.3",
-    "nodes": [{"name": "node-a", "internal_ip": "172.30.0.11", "pod_cidrs": ["10.244.0.0/24"]}],
-    "ip_families": ["IPv4"],
-}
-
-
-def pytest_configure(config):
-    patch = pytest.MonkeyPatch()
-    patch.setattr(preflight, "run", lambda settings, kubeconfig: (FakeCluster(), FACTS))
-    patch.setattr(preflight, "connect", lambda settings, kubeconfig=None: FakeCluster())
-    config.add_cleanup(patch.undo)
-
-
-@pytest.fixture
-def podnet(request):
-    return request.config
-"""
+from fake_preflight import FAKE_PREFLIGHT
 
 G1_SUITE = """
 import pytest
@@ -99,23 +68,31 @@ def suites(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def check_verdict_run(pytester: pytest.Pytester, result: pytest.RunResult) -> None:
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    # G1 has a FAIL, G2 a required cross-node check skipped on one node (NOT VERIFIED), G3
+    # passes: a broken guarantee wins the exit code.
+    assert result.ret == 1
     result.assert_outcomes(passed=4, failed=1, skipped=2)
     result.stdout.fnmatch_lines(
         [
             "podnet: context fake-context, server https://127.0.0.1:1, version v1.36.3",
-            "podnet: 1 schedulable node(s): node-a (172.30.0.11, pods 10.244.0.0/24); *IPv4",
+            "podnet: testing 1 node(s) (selector -): node-a (172.30.0.11, pods 10.244.0.0/24); *",
             "podnet: images registry.k8s.io/e2e-test-images/agnhost:2.63.0 *pause:3.10.2",
             "podnet: run id *, timeout scale 1",
+            "podnet: required G1, G2, G3; allowed skips none; not requested privileged",
         ]
     )
     result.stdout.fnmatch_lines(
         [
             "*= podnet verdict =*",
-            "guarantee * passed  failed  skipped  verdict",
-            "G1 * Pod IPs are ephemeral * 1 * 1 * 1  FAIL",
-            "G2 * flat network, no NAT * 1 * 0 * 1  PARTIAL",
-            "G3 * Services are the stable address * 2 * 0 * 0  PASS",
+            "guarantee * required  pass  fail  not verified  skipped  verdict",
+            "G1 * Pod IPs are ephemeral * yes * 1 * 1 * 0 * 1  FAIL",
+            "G2 * flat network, no NAT * yes * 1 * 0 * 1 * 0  NOT VERIFIED",
+            "G3 * Services are the stable address * yes * 2 * 0 * 0 * 0  PASS",
+            "G1 broken: test_new_ip_on_eviction: pod/ns/echo-1 kept IP 10.244.0.7 after eviction",
+            "G2 not verified: test_cross_node: skipped: needs 2 schedulable nodes, the cluster "
+            "has 1; fix: *--podnet-allow-skip=cross-node*",
+            "podnet gate: exit 1: a required guarantee is broken (FAIL) [required: G1, G2, G3; "
+            "allowed skips: none]",
             "podnet: JSON verdict written to verdict.json",
         ]
     )
@@ -128,10 +105,12 @@ def check_verdict_run(pytester: pytest.Pytester, result: pytest.RunResult) -> No
     )
 
     document = json.loads((pytester.path / "verdict.json").read_text())
+    assert document["schema"] == "pytest-podnet/verdict/v2"
     assert document["run"]["server_version"] == "v1.36.3"
     assert document["run"]["exit_status"] == 1
+    assert document["run"]["require"] == ["G1", "G2", "G3"]
     assert document["run"]["images"][0].endswith("agnhost:2.63.0")
-    assert [g["verdict"] for g in document["guarantees"]] == ["FAIL", "PARTIAL", "PASS"]
+    assert [g["verdict"] for g in document["guarantees"]] == ["FAIL", "NOT VERIFIED", "PASS"]
     checks = {c["nodeid"]: c for c in document["checks"]}
     assert len(checks) == 7
     assert checks["test_g1.py::test_new_ip_on_delete"]["values"] == {
@@ -139,30 +118,35 @@ def check_verdict_run(pytester: pytest.Pytester, result: pytest.RunResult) -> No
         "new_ip": "10.244.0.9",
     }
     failed = checks["test_g1.py::test_new_ip_on_eviction"]
-    assert failed["outcome"] == "failed"
+    assert failed["outcome"] == "FAIL"
     assert failed["guarantee"] == "G1"
     assert failed["message"].startswith(
         "AssertionError: G1 (Pod IPs are ephemeral) broken: pod/ns/echo-1 kept IP 10.244.0.7"
     )
     cross = checks["test_g2.py::test_cross_node"]
-    assert (cross["outcome"], cross["message"]) == (
-        "skipped",
-        "needs 2 schedulable nodes, the cluster has 1",
-    )
+    assert (cross["outcome"], cross["skip_reason"]) == ("NOT VERIFIED", "cross-node")
+    assert cross["message"].startswith("skipped: needs 2 schedulable nodes, the cluster has 1")
+    opt_in = checks["test_g1.py::test_host_network_view"]
+    assert (opt_in["outcome"], opt_in["skip_reason"]) == ("SKIPPED", "privileged")
     assert checks["test_g3.py::test_cluster_ip_stable[restart]"]["values"] == {
         "ready_to_slice_seconds": 0.42
     }
     assert all(c["duration"] >= 0 for c in checks.values())
 
     junit = ET.parse(pytester.path / "junit.xml").getroot()
-    case = junit.find(".//testcase[@name='test_new_ip_on_delete']")
-    assert case is not None
-    properties = {p.get("name"): p.get("value") for p in case.iter("property")}
-    assert properties == {
+
+    def properties(name: str) -> dict[str | None, str | None]:
+        case = junit.find(f".//testcase[@name='{name}']")
+        assert case is not None
+        return {p.get("name"): p.get("value") for p in case.iter("property")}
+
+    assert properties("test_new_ip_on_delete") == {
         "podnet_guarantee": "G1",
         "podnet:old_ip": "10.244.0.7",
         "podnet:new_ip": "10.244.0.9",
+        "podnet_outcome": "PASS",
     }
+    assert properties("test_new_ip_on_eviction")["podnet_outcome"] == "FAIL"
 
 
 def test_verdict_table_json_and_junit_in_a_serial_run(suites: pytest.Pytester) -> None:
@@ -216,7 +200,15 @@ def test_quick_runs_one_check(suites: pytest.Pytester) -> None:
     result = suites.runpytest_subprocess("--podnet", "--podnet-quick")
 
     result.assert_outcomes(passed=1, deselected=6)
-    result.stdout.fnmatch_lines(["G1 * 1 * 0 * 0  PASS", "G2 * NOT RUN", "G3 * NOT RUN"])
+    result.stdout.fnmatch_lines(
+        [
+            "G1 * yes * 1 * 0 * 0 * 0  PASS",
+            "G2 * yes * 0 * 0 * 0 * 0  NOT VERIFIED",
+            "G3 * yes * 0 * 0 * 0 * 0  NOT VERIFIED",
+            "G2 not verified: no check of G2 ran in this session*",
+        ]
+    )
+    assert result.ret == 6
 
 
 def test_privileged_checks_run_when_asked(suites: pytest.Pytester) -> None:

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,11 @@ NODE_REGISTERED = 60.0
 POD_CIDR_ALLOCATED = 60.0
 #: Node Ready needs the CNI config plus the first status update (2 s period).
 NODE_READY = 90.0
+#: The node-lifecycle controller removes the not-ready taint within its node-monitor period
+#: (5 s) of a node turning Ready; `up` returns only once no node carries it.
+NODE_UNTAINTED = 60.0
+#: Taints a node carries while it is coming up (or lost): Pods without tolerations avoid it.
+LIFECYCLE_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 #: A smoke Pod per node: sandbox + container start from a local image.
 SMOKE_POD_READY = 120.0
 SMOKE_NAMESPACE = "podnet-system"
@@ -128,6 +133,7 @@ def _up(node_count: int) -> Path:
         node.write_cni_config(n, cidrs[n.name])
     network.set_pod_routes(list(topology.nodes), cidrs)
     wait_nodes_ready(topology)
+    wait_nodes_untainted(topology)
     smoke_pods(topology)
     log(f"cluster up in {time.monotonic() - started:.1f}s ({node_count} nodes, binaries {bins})")
     return paths.admin_kubeconfig()
@@ -163,9 +169,17 @@ def kubectl(*args: str, timeout: float = 60.0) -> str:
 CONTAINERD_READY = 30.0
 
 
-def _poll(command: list[str], *, every: float, within: float, answer: str | None = None) -> bool:
-    """Run ``command`` every ``every`` s until it succeeds (printing ``answer``, if given), at
-    most ``within`` s. For daemons that are starting: there is nothing to watch yet."""
+def _poll(
+    command: list[str],
+    *,
+    every: float,
+    within: float,
+    answer: str | None = None,
+    accept: Callable[[str], bool] | None = None,
+) -> bool:
+    """Run ``command`` every ``every`` s until it succeeds (printing ``answer``, or output that
+    ``accept`` takes, if given), at most ``within`` s. For daemons that are starting: there is
+    nothing to watch yet."""
 
     @retry(
         retry=retry_if_result(lambda ok: not ok),
@@ -175,7 +189,12 @@ def _poll(command: list[str], *, every: float, within: float, answer: str | None
     )
     def succeeded() -> bool:
         result = subprocess.run(command, capture_output=True, text=True)
-        return result.returncode == 0 and (answer is None or result.stdout.strip() == answer)
+        output = result.stdout.strip()
+        return (
+            result.returncode == 0
+            and (answer is None or output == answer)
+            and (accept is None or accept(output))
+        )
 
     return succeeded()
 
@@ -226,6 +245,27 @@ def wait_nodes_ready(topology: Topology) -> None:
         f"--timeout={NODE_READY:.0f}s",
         timeout=NODE_READY + 10,
     )
+
+
+def wait_nodes_untainted(topology: Topology) -> None:
+    """Every node free of the lifecycle taints: Ready alone is not enough to take Pods.
+
+    The controller-manager removes ``node.kubernetes.io/not-ready`` a few seconds after the
+    kubelet reports Ready; a run started in between sees one node fewer (seen in 1 of 3 ``up``).
+    """
+    for n in topology.nodes:
+        taints = ["get", f"node/{n.name}", "-o", "jsonpath={.spec.taints[*].key}"]
+
+        def untainted(output: str) -> bool:
+            return not set(output.split()) & set(LIFECYCLE_TAINTS)
+
+        if not _poll(
+            controlplane.kubectl(*taints), every=0.5, within=NODE_UNTAINTED, accept=untainted
+        ):
+            raise ClusterError(
+                f"node {n.name} still carries a lifecycle taint after {NODE_UNTAINTED:.0f}s "
+                f"[NODE_UNTAINTED]; see {procs.log_dir() / 'kube-controller-manager.log'}"
+            )
 
 
 def smoke_pods(topology: Topology) -> None:
