@@ -348,8 +348,12 @@ class VerdictCollector:
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("podnet verdict")
-        for line in report.verdict_table(self.ledger.verdicts()):
-            terminalreporter.line(line)
+        if not self.ledger.has_checks:
+            # The project's own tests, or a user's without guarantee checks: no verdict to give.
+            terminalreporter.line("podnet: no guarantee check ran in this session; no verdict")
+        else:
+            for line in report.verdict_table(self.ledger.verdicts()):
+                terminalreporter.line(line)
         if self.exit_code is not None:
             terminalreporter.line(report.gate_line(self.exit_code, self.policy))
         path = self.config.stash[SETTINGS_KEY].report_path

@@ -37,7 +37,7 @@ def test_quick_profile_passes_with_two_workers_and_one_verdict(
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-2000:]
     document = json.loads(report.read_text())
     outcomes = {c["nodeid"].rsplit("::", 1)[1]: c["outcome"] for c in document["checks"]}
-    assert set(outcomes.values()) == {"passed"}, outcomes
+    assert set(outcomes.values()) == {"PASS"}, outcomes
     assert {c["guarantee"] for c in document["checks"]} == {"G1", "G2", "G3"}
     assert [g["verdict"] for g in document["guarantees"]] == ["PASS", "PASS", "PASS"]
     assert "created 2 workers" in completed.stdout or "2 workers" in completed.stdout
