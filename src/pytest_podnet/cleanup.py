@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from pytest_podnet import kube, waits
+from pytest_podnet import kube, owner, waits
 
 
 @dataclass
@@ -120,3 +120,31 @@ def sweep(
         for name in sorted(doomed):
             waiter.namespace_gone(name)
     return SweepResult(deleted, errors)
+
+
+@dataclass(frozen=True)
+class Reaped:
+    """A namespace of a run whose owner is gone, removed at the start of a later run."""
+
+    namespace: str
+    run_id: str
+    why: str
+
+
+def reap_dead_runs(cluster: kube.Cluster, here: owner.Owner) -> list[Reaped]:
+    """Delete the namespaces of podnet runs whose owner is provably gone (``owner``); return
+    them. Live runs, and other hosts' runs younger than ``owner.DEAD_RUN_FLOOR``, are kept."""
+    reaped: list[Reaped] = []
+    for ns in cluster.namespaces(f"{kube.MANAGED_BY_LABEL}={kube.MANAGED_BY}"):
+        if ns.phase == "Terminating":
+            continue
+        recorded = owner.Owner.parse(ns.annotations.get(owner.OWNER_ANNOTATION, ""))
+        why = owner.gone_because(recorded, ns.created, here)
+        if why is None:
+            continue
+        try:
+            cluster.delete_namespace(ns.name)
+        except kube.NotFound:
+            continue
+        reaped.append(Reaped(ns.name, ns.labels.get(kube.RUN_LABEL, "?"), why))
+    return reaped

@@ -29,8 +29,15 @@ from pytest_podnet import cleanup, kube, probes, waits, workloads
 from pytest_podnet.kube import DeploymentInfo, EndpointSet, NodeInfo, PodInfo, ServiceInfo
 from pytest_podnet.nodes import testable
 from pytest_podnet.outcomes import NotVerified
+from pytest_podnet.owner import OWNER_ANNOTATION, Owner
 from pytest_podnet.probes import ProbeResult
-from pytest_podnet.stash import CLUSTER_KEY, NAMESPACES_KEY, PHASE_REPORTS_KEY, SETTINGS_KEY
+from pytest_podnet.stash import (
+    CLUSTER_KEY,
+    NAMESPACES_KEY,
+    OWNER_KEY,
+    PHASE_REPORTS_KEY,
+    SETTINGS_KEY,
+)
 
 #: Seconds between two batches of ``probe_until``, spent in the source Pod: kube-proxy's own
 #: minimum sync period is 1 s, so a few tries per second see every change without flooding.
@@ -650,7 +657,11 @@ def podnet(request: pytest.FixtureRequest, podnet_cluster: kube.Cluster) -> Iter
     body = workloads.namespace(name, settings.run_id, test=item.nodeid, enforce=enforce)
     # The user's labels first: ours (run id, managed-by, Pod Security) must not be overridden.
     labels = {**settings.namespace_labels, **body["metadata"]["labels"]}
-    annotations = {**settings.namespace_annotations, **(body["metadata"].get("annotations") or {})}
+    annotations = {
+        **settings.namespace_annotations,
+        **(body["metadata"].get("annotations") or {}),
+        OWNER_ANNOTATION: request.config.stash.get(OWNER_KEY, "") or Owner.of_process().annotation,
+    }
     podnet_cluster.create_namespace(name, labels, annotations or None)
     facade.undo.push(f"namespace/{name}", lambda: podnet_cluster.delete_namespace(name))
     item.stash.setdefault(NAMESPACES_KEY, []).append(name)

@@ -235,6 +235,7 @@ class NamespaceInfo:
     labels: Mapping[str, str]
     created: datetime | None
     phase: str
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -409,6 +410,7 @@ def namespace_info(raw: Raw) -> NamespaceInfo:
         labels=dict(meta.get("labels") or {}),
         created=_timestamp(meta.get("creationTimestamp")),
         phase=(raw.get("status") or {}).get("phase", ""),
+        annotations=dict(meta.get("annotations") or {}),
     )
 
 

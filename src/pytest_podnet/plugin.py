@@ -20,7 +20,13 @@ from pytest_podnet.settings import (
     Settings,
     SkipReason,
 )
-from pytest_podnet.stash import CLUSTER_KEY, NAMESPACES_KEY, PHASE_REPORTS_KEY, SETTINGS_KEY
+from pytest_podnet.stash import (
+    CLUSTER_KEY,
+    NAMESPACES_KEY,
+    OWNER_KEY,
+    PHASE_REPORTS_KEY,
+    SETTINGS_KEY,
+)
 
 if TYPE_CHECKING:
     from xdist.workermanage import WorkerController
@@ -43,6 +49,8 @@ FIXTURES_PLUGIN = "pytest_podnet.fixtures"
 FIXTURE_NAMES = frozenset({"podnet", "podnet_cluster"})
 #: ``config.workerinput`` key carrying the controller's preflight facts to xdist workers.
 WORKER_FACTS = "podnet_facts"
+#: ``config.workerinput`` key carrying the controller's owner record (``owner.Owner``).
+WORKER_OWNER = "podnet_owner"
 
 _KUBECONFIG_KEY = pytest.StashKey[str | None]()
 _FACTS_KEY = pytest.StashKey[dict[str, Any]]()
@@ -105,9 +113,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     from pytest_podnet import preflight
 
     if _is_worker(config):
-        config.stash[_FACTS_KEY] = dict(config.workerinput.get(WORKER_FACTS, {}))  # type: ignore[attr-defined]
+        workerinput = config.workerinput  # type: ignore[attr-defined]
+        config.stash[_FACTS_KEY] = dict(workerinput.get(WORKER_FACTS, {}))
+        config.stash[OWNER_KEY] = str(workerinput.get(WORKER_OWNER, ""))
         config.stash[CLUSTER_KEY] = preflight.connect(settings)
         return
+    from pytest_podnet import owner
+
+    config.stash[OWNER_KEY] = owner.Owner.of_process().annotation
     kubeconfig = settings.kubeconfig
     try:
         if settings.cluster == "local":
@@ -123,6 +136,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config.stash[_KUBECONFIG_KEY] = kubeconfig
     config.stash[CLUSTER_KEY] = cluster
     config.stash[_FACTS_KEY] = facts
+    facts["reaped"] = _reap_dead_runs(cluster)
+
+
+def _reap_dead_runs(cluster: Any) -> list[str]:
+    """Remove what runs that are provably gone left behind; say what, never fail the run."""
+    from pytest_podnet import cleanup, kube, owner
+
+    try:
+        reaped = cleanup.reap_dead_runs(cluster, owner.Owner.of_process())
+    except kube.KubeError as err:
+        return [f"could not look for namespaces of dead runs: {err}"]
+    return [f"removed namespace {r.namespace} of run {r.run_id} ({r.why})" for r in reaped]
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -136,6 +161,7 @@ def pytest_configure_node(node: WorkerController) -> None:
     if kubeconfig is not None:
         node.workerinput[WORKER_KUBECONFIG] = kubeconfig
     node.workerinput[WORKER_FACTS] = config.stash.get(_FACTS_KEY, {})
+    node.workerinput[WORKER_OWNER] = config.stash.get(OWNER_KEY, "")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str] | None:
@@ -348,6 +374,8 @@ class VerdictCollector:
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("podnet verdict")
+        for line in self.config.stash.get(_FACTS_KEY, {}).get("reaped", []):
+            terminalreporter.line(f"podnet: {line}")
         if not self.ledger.has_checks:
             # The project's own tests, or a user's without guarantee checks: no verdict to give.
             terminalreporter.line("podnet: no guarantee check ran in this session; no verdict")

@@ -365,6 +365,7 @@ def header_lines(
         f"podnet: testing {len(nodes)} node(s) (selector {facts.get('node_selector') or '-'}): "
         f"{node_text or 'none'}; ip families {'/'.join(facts.get('ip_families', [])) or '?'}",
         *([f"podnet: left out {len(left_out)} node(s): {excluded}"] if left_out else []),
+        *(f"podnet: {line}" for line in facts.get("reaped", [])),
         *tail,
     ]
 

@@ -16,3 +16,5 @@ CLUSTER_KEY: pytest.StashKey[Any] = pytest.StashKey()
 NAMESPACES_KEY: pytest.StashKey[list[str]] = pytest.StashKey()
 #: The setup/call/teardown reports of an item, for keep-on-failure decisions in teardown.
 PHASE_REPORTS_KEY: pytest.StashKey[dict[str, pytest.TestReport]] = pytest.StashKey()
+#: ``owner.Owner`` annotation of this run's namespaces: the controller's process.
+OWNER_KEY: pytest.StashKey[str] = pytest.StashKey()

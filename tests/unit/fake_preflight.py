@@ -16,6 +16,9 @@ class FakeCluster:
     context_name = "fake-context"
     server_url = "https://127.0.0.1:1"
 
+    def namespaces(self, label_selector):
+        return []
+
 
 FACTS = {
     "context": "fake-context",

@@ -1,0 +1,61 @@
+"""Whose namespaces may a new run remove? Only those of runs that are provably gone."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+from pytest_podnet.owner import DEAD_RUN_FLOOR, Owner, gone_because
+
+NOW = datetime.now(UTC)
+
+
+def test_the_record_round_trips_through_its_annotation() -> None:
+    here = Owner.of_process()
+
+    assert Owner.parse(here.annotation) == here
+    assert Owner.parse("not/an/owner") is None
+    assert Owner.parse("") is None
+
+
+def test_a_live_run_on_this_host_is_never_gone() -> None:
+    assert gone_because(Owner.of_process(), NOW, Owner.of_process()) is None
+
+
+def test_a_run_whose_process_exited_is_gone() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    owner = Owner.of_process(child.pid)
+    child.wait()
+
+    assert gone_because(owner, NOW, Owner.of_process()) == (
+        f"pid {child.pid} on {owner.host} exited"
+    )
+
+
+def test_a_reused_pid_is_told_apart_by_its_start_time() -> None:
+    here = Owner.of_process()
+    earlier = Owner(here.host, here.boot, here.pid, "1")
+
+    why = gone_because(earlier, NOW, here)
+
+    assert why is not None
+    assert "now runs another process" in why
+
+
+def test_a_run_from_before_a_reboot_is_gone() -> None:
+    here = Owner.of_process()
+    before = Owner(here.host, "another-boot", here.pid, here.start)
+
+    assert gone_because(before, NOW, here) == f"host {here.host} restarted since"
+
+
+def test_another_hosts_run_is_kept_until_the_floor() -> None:
+    here = Owner.of_process()
+    elsewhere = Owner("ci-runner-7", "b", 1, "1")
+    young = NOW - DEAD_RUN_FLOOR + timedelta(minutes=5)
+    old = NOW - DEAD_RUN_FLOOR - timedelta(minutes=5)
+
+    assert gone_because(elsewhere, young, here) is None
+    assert gone_because(None, young, here) is None
+    assert gone_because(elsewhere, old, here) == "older than 6h"
