@@ -73,6 +73,7 @@ def start(
         if mountns:
             enter.append(f"--mount={mountns}")
         command = [*enter, "--", *argv]
+    _keep_fds_from_daemons()
     # posix_spawn instead of Popen: the daemon outlives this process, and an abandoned Popen
     # object warns (ResourceWarning) when collected while its child still runs.
     pid = os.posix_spawnp(
@@ -92,6 +93,22 @@ def start(
         json.dumps({"pid": pid, "executable": executable, "log": str(log)})
     )
     return daemon
+
+
+def _keep_fds_from_daemons() -> None:
+    """Mark every descriptor above stderr close-on-exec, so a daemon inherits none of ours.
+
+    posix_spawn passes on every inheritable descriptor. A caller under `flock LOCKFILE podnet
+    ...` holds the lock through an inherited one, and a daemon started then (``cluster up``, a
+    ``fault remove`` restarting kube-proxy) kept it open, so the lock stayed taken for the
+    daemon's whole life. Popen's ``close_fds`` does this for short-lived children already.
+    """
+    for entry in os.listdir("/proc/self/fd"):
+        fd = int(entry)
+        if fd > 2:
+            # The directory listing's own descriptor is closed by now.
+            with contextlib.suppress(OSError):
+                os.set_inheritable(fd, False)
 
 
 def find(name: str) -> Daemon | None:

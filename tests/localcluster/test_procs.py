@@ -1,0 +1,37 @@
+"""Daemons of the local cluster keep only stdin, stdout and stderr of whoever started them."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from pytest_podnet.localcluster import paths, procs
+
+
+def test_a_daemon_does_not_inherit_the_callers_descriptors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `flock LOCK podnet cluster fault remove ...` hands an inheritable lock descriptor down; a
+    # restarted kube-proxy kept it (and the lock) for as long as it ran.
+    monkeypatch.setattr(paths, "run_dir", lambda: tmp_path / "run")
+    monkeypatch.setattr(paths, "state_dir", lambda: tmp_path / "state")
+    held = os.open(tmp_path / "lock", os.O_CREAT | os.O_RDWR)
+    os.set_inheritable(held, True)
+    try:
+        daemon = procs.start("fd-probe", ["/bin/sleep", "60"])
+        try:
+            until = time.monotonic() + 5
+            while not daemon.alive and time.monotonic() < until:
+                time.sleep(0.01)  # until the spawned child has become sleep: nothing to watch
+            fds = {int(fd.name) for fd in Path(f"/proc/{daemon.pid}/fd").iterdir()}
+            targets = {os.readlink(f"/proc/{daemon.pid}/fd/{fd}") for fd in fds}
+        finally:
+            procs.stop("fd-probe", grace=2)
+    finally:
+        os.close(held)
+
+    assert fds == {0, 1, 2}, targets
+    assert str(tmp_path / "lock") not in targets
