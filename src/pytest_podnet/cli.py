@@ -125,8 +125,13 @@ def run_sweep(options: argparse.Namespace) -> int:
             options.kubeconfig, options.context, connect_timeout=waits.deadline("PREFLIGHT_CONNECT")
         )
     except kube.KubeError as err:
-        _say(f"cannot connect: {_one_line(err)}", error=True)
+        _say(f"cannot connect: {_one_line(err)}{_connect_fix(err)}", error=True)
         return EXIT_USAGE
+    if cluster.insecure:
+        _say(
+            f"warning: context {cluster.context_name} has insecure-skip-tls-verify: true, the "
+            "API server's certificate is not checked"
+        )
     older_than = options.older_than
     if older_than is None and options.run is None:
         older_than = duration(DEFAULT_OLDER_THAN)
@@ -143,6 +148,16 @@ def run_sweep(options: argparse.Namespace) -> int:
     age = f" older than {older_than}" if older_than is not None else ""
     _say(f"{len(result.deleted)} object(s) of {scope}{age} deleted")
     return EXIT_FAILED if result.errors else EXIT_OK
+
+
+def _connect_fix(err: Exception) -> str:
+    """The fix for a kubeconfig problem, in this command's own flags."""
+    option = getattr(err, "option", None)
+    if option == "kubeconfig":
+        return ": pass --kubeconfig=PATH or set KUBECONFIG to a kubeconfig file"
+    if option == "context":
+        return "; fix: pass --context=NAME with one of those contexts"
+    return ""
 
 
 def _one_line(text: object) -> str:

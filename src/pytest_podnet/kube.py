@@ -13,9 +13,12 @@ passes through, for at most ``TRANSIENT_API_RETRY`` seconds; anything else surfa
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
+import shutil
+import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,11 +29,15 @@ from typing import Any, Final, Literal, TypeVar
 import tenacity
 import urllib3
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.stream import stream as k8s_stream
 from kubernetes.watch.watch import iter_resp_lines
+
+from pytest_podnet import kubeconfig as kubeconfig_rules
 
 T = TypeVar("T")
 Raw = dict[str, Any]
@@ -109,8 +116,47 @@ class Unreachable(KubeError):
     """The API server did not answer (connection refused, timed out, TLS failure)."""
 
 
+class Refused(Unreachable):
+    """Nothing listens at the server's address: the connection was refused at once."""
+
+
+class TLSVerifyFailed(Unreachable):
+    """The server's certificate did not verify against the kubeconfig's certificate-authority.
+
+    ``hostname_mismatch``: it is signed by that CA but not issued for the server's address.
+    """
+
+    def __init__(self, message: str, *, hostname_mismatch: bool = False) -> None:
+        super().__init__(message)
+        self.hostname_mismatch = hostname_mismatch
+
+
 class ConfigError(KubeError):
-    """The kubeconfig is missing or malformed, or names no such context."""
+    """The kubeconfig is missing or malformed, or names no such context.
+
+    ``option`` says which setting fixes it ("kubeconfig" or "context"), for the caller to name
+    its own flag.
+    """
+
+    def __init__(self, message: str, *, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
+
+
+class CredentialPluginError(ConfigError):
+    """The user's exec credential plugin is not installed, or failed."""
+
+    def __init__(
+        self, message: str, *, command: str, missing: bool, install_hint: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.command = command
+        self.missing = missing
+        self.install_hint = install_hint
+
+
+class ClientCertificateInvalid(ConfigError):
+    """The user's client certificate or key cannot be used (garbage, or not a pair)."""
 
 
 class ExecTimeout(KubeError):
@@ -462,7 +508,31 @@ def _domain_error(exc: BaseException, what: str) -> KubeError:
         if status == 422:
             return Invalid(message, status=status, reason=reason)
         return KubeError(message, status=status, reason=reason)
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            # 62 is X509_V_ERR_HOSTNAME_MISMATCH: right CA, certificate for another name.
+            mismatch = cause.verify_code == 62
+            return TLSVerifyFailed(
+                f"{what}: certificate verify failed: {cause.verify_message or cause}",
+                hostname_mismatch=mismatch,
+            )
+        if isinstance(cause, ConnectionRefusedError):
+            return Refused(f"{what}: connection refused")
     return Unreachable(f"{what}: {type(exc).__name__}: {exc}")
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps: urllib3 nests the socket's error in ``reason`` and ``args``."""
+    pending, seen = [exc], set[int]()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        nested = [getattr(current, "reason", None), current.__cause__, current.__context__]
+        nested += list(current.args)
+        pending += [item for item in nested if isinstance(item, BaseException)]
 
 
 # -------------------------------------------------------------------------------------- cluster
@@ -470,6 +540,10 @@ def _domain_error(exc: BaseException, what: str) -> KubeError:
 
 class Cluster:
     """The API clients for one kubeconfig context (or the in-cluster service account)."""
+
+    #: The kubeconfig says insecure-skip-tls-verify: the server's certificate is not checked,
+    #: and the caller says so once (urllib3's per-request warning is silenced).
+    insecure: bool = False
 
     def __init__(
         self,
@@ -500,26 +574,19 @@ class Cluster:
     ) -> Cluster:
         """Connect as kubectl would and check the server answers within ``connect_timeout``.
 
-        Order: ``kubeconfig``; else ``$KUBECONFIG``; else the in-cluster service account when
-        running in a Pod and no ``context`` is asked for; else ``~/.kube/config``. Raises
-        ``ConfigError`` naming the file or context at fault, ``Unreachable`` when the server does
-        not answer in time.
+        The kubeconfig is resolved by client-go's loading rules (``pytest_podnet.kubeconfig``):
+        ``kubeconfig`` alone if given; else the files of ``$KUBECONFIG``, the first file to set
+        a name or the current-context winning; else ``~/.kube/config``; in-cluster config in a
+        Pod when none of them holds a configuration and no ``context`` is asked for. Raises
+        ``ConfigError`` naming the file, context or credential at fault, ``Unreachable`` (or
+        ``Refused``, ``TLSVerifyFailed``) when the server does not answer in time.
         """
         configuration = k8s.Configuration()
-        in_pod = (
-            bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
-            and Path("/var/run/secrets/kubernetes.io/serviceaccount/token").is_file()
-        )
-        explicit = kubeconfig or os.environ.get("KUBECONFIG")
-        if not explicit and in_pod and context is None:
-            try:
-                k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-            except ConfigException as exc:
-                raise ConfigError(f"in-cluster config: {exc}") from exc
-            context_name = "in-cluster"
-        else:
-            context_name = _load_kubeconfig(configuration, explicit, context)
-        cluster = cls(configuration, context_name=context_name, connect_timeout=connect_timeout)
+        resolved = _load_kubeconfig(configuration, kubeconfig, context)
+        cluster = cls(configuration, context_name=resolved.context, connect_timeout=connect_timeout)
+        cluster.insecure = not configuration.verify_ssl
+        if cluster.insecure:
+            _quiet_unverified_requests(cluster._api_client)
         cluster.server_version(timeout=connect_timeout)
         return cluster
 
@@ -1144,40 +1211,148 @@ def _exit_code(status_text: str, what: str) -> int:
 
 def _load_kubeconfig(
     configuration: k8s.Configuration, kubeconfig: str | None, context: str | None
-) -> str:
-    """Load a kubeconfig into ``configuration``; return the context name used."""
-    paths = (kubeconfig or str(Path("~/.kube/config"))).split(os.pathsep)
-    expanded = [str(Path(p).expanduser()) for p in paths if p]
-    missing = [p for p in expanded if not Path(p).is_file()]
-    if missing and len(missing) == len(expanded):
-        raise ConfigError(
-            f"kubeconfig {', '.join(missing)} does not exist: pass --podnet-kubeconfig=PATH or "
-            "set KUBECONFIG to a kubeconfig file"
-        )
-    source = os.pathsep.join(p for p in expanded if p not in missing)
+) -> kubeconfig_rules.Resolved:
+    """Resolve the kubeconfig as kubectl does and load the result into ``configuration``."""
     try:
-        contexts, current = k8s_config.list_kube_config_contexts(config_file=source)  # type: ignore[no-untyped-call]
-    except (ConfigException, yaml.YAMLError, ValueError, TypeError, KeyError) as exc:
-        raise ConfigError(f"kubeconfig {source} is malformed: {exc}") from exc
-    names = [c.get("name") for c in contexts or []]
-    chosen = context or (current or {}).get("name")
-    if chosen is None:
-        raise ConfigError(
-            f"kubeconfig {source} has no current-context: pass --podnet-context "
-            f"(one of: {', '.join(map(str, names)) or 'none defined'})"
-        )
-    if chosen not in names:
-        raise ConfigError(
-            f"context {chosen!r} is not in kubeconfig {source}: use one of "
-            f"{', '.join(map(str, names)) or '(none defined)'}"
-        )
+        resolved = kubeconfig_rules.resolve(kubeconfig, context)
+    except kubeconfig_rules.KubeconfigError as exc:
+        raise ConfigError(str(exc), option=exc.option) from exc
+    if resolved.in_cluster:
+        try:
+            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        except ConfigException as exc:
+            raise ConfigError(f"in-cluster config: {exc}") from exc
+        return resolved
+    where = f"kubeconfig {resolved.source}, context {resolved.context!r}"
+    _check_credential_plugin(resolved, where)
+    # The client reports a failing exec plugin with logging.error and goes on without
+    # credentials (a 401 later, "expired token?"); catch the record and say what failed.
+    plugin_errors = _ErrorRecords()
+    logging.getLogger().addHandler(plugin_errors)
     try:
-        k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=source,
-            context=chosen,
+        k8s_config.load_kube_config_from_dict(  # type: ignore[no-untyped-call]
+            config_dict=resolved.config,
+            context=resolved.context,
             client_configuration=configuration,
             persist_config=False,
         )
-    except (ConfigException, yaml.YAMLError, ValueError, TypeError, KeyError, OSError) as exc:
-        raise ConfigError(f"kubeconfig {source}, context {chosen!r}: {exc}") from exc
-    return str(chosen)
+    except (ConfigException, ValueError, TypeError, KeyError, OSError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    finally:
+        logging.getLogger().removeHandler(plugin_errors)
+    exec_config = resolved.user.get("exec")
+    if plugin_errors.messages and isinstance(exec_config, dict):
+        command = str(exec_config.get("command", ""))
+        raise CredentialPluginError(
+            f"{where}: the exec credential plugin {command!r} of user {resolved.user_name!r} "
+            f"failed: {plugin_errors.messages[0]}",
+            command=command,
+            missing=False,
+        )
+    _check_client_certificate(configuration, resolved, where)
+    return resolved
+
+
+class _ErrorRecords(logging.Handler):
+    """Collects ERROR records the client's kubeconfig loader logs (exec plugin failures)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "kubernetes" in record.pathname:
+            self.messages.append(" ".join(record.getMessage().split())[:500])
+
+
+def _check_credential_plugin(resolved: kubeconfig_rules.Resolved, where: str) -> None:
+    """A missing exec plugin (gke-gcloud-auth-plugin, aws, kubelogin, ...): name the binary."""
+    exec_config = resolved.user.get("exec")
+    if not isinstance(exec_config, dict) or not exec_config.get("command"):
+        return
+    command = str(exec_config["command"])
+    found = os.access(command, os.X_OK) if os.sep in command else shutil.which(command)
+    if found:
+        return
+    hint = str(exec_config.get("installHint") or "").strip()
+    raise CredentialPluginError(
+        f"{where}: user {resolved.user_name!r} gets its credentials from the exec plugin "
+        f"{command!r}, which is "
+        + ("not an executable file" if os.sep in command else "not on PATH"),
+        command=command,
+        missing=True,
+        install_hint=hint,
+    )
+
+
+def _check_client_certificate(
+    configuration: k8s.Configuration, resolved: kubeconfig_rules.Resolved, where: str
+) -> None:
+    """A client certificate or key that cannot be used fails here, not as a TLS error later."""
+    cert_file, key_file = configuration.cert_file, configuration.key_file
+    if not cert_file and not key_file:
+        return
+    user = resolved.user
+
+    def field_name(base: str) -> str:
+        return f"{base}-data" if user.get(f"{base}-data") else base
+
+    cert, key = field_name("client-certificate"), field_name("client-key")
+    owner = f"{where}: user {resolved.user_name!r}"
+    if not (cert_file and key_file):
+        given, lacking = (cert, key) if cert_file else (key, cert)
+        raise ClientCertificateInvalid(f"{owner} has {given} but no {lacking}")
+    for name, path, check in ((cert, cert_file, _is_certificate), (key, key_file, _is_key)):
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise ClientCertificateInvalid(f"{owner}: {name} {path}: {exc.strerror}") from exc
+        if not check(data):
+            what = "a PEM certificate" if name.startswith("client-certificate") else "a PEM key"
+            shown = "(inline data)" if name.endswith("-data") else path
+            raise ClientCertificateInvalid(f"{owner}: {name} {shown} is not {what}")
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_cert_chain(cert_file, key_file)
+    except ssl.SSLError as exc:
+        raise ClientCertificateInvalid(
+            f"{owner}: {cert} and {key} do not belong together ({exc.reason or exc})"
+        ) from exc
+
+
+def _is_certificate(data: bytes) -> bool:
+    try:
+        x509.load_pem_x509_certificate(data)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_key(data: bytes) -> bool:
+    try:
+        serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+class _UnverifiedHTTPSConnectionPool(urllib3.HTTPSConnectionPool):
+    """HTTPS without the InsecureRequestWarning urllib3 gives on every request.
+
+    The user chose insecure-skip-tls-verify and is told once (preflight, ``podnet sweep``); a
+    warning per request floods the output, and under ``filterwarnings = error`` it ends the run
+    with an INTERNALERROR.
+    """
+
+    def _validate_conn(self, conn: Any) -> None:
+        # HTTPSConnectionPool._validate_conn without its warning: connect early, as it does.
+        urllib3.HTTPConnectionPool._validate_conn(self, conn)
+        if conn.is_closed:
+            conn.connect()
+
+
+def _quiet_unverified_requests(api_client: k8s.ApiClient) -> None:
+    pool_manager = api_client.rest_client.pool_manager
+    pool_manager.pool_classes_by_scheme = {
+        **pool_manager.pool_classes_by_scheme,
+        "https": _UnverifiedHTTPSConnectionPool,
+    }

@@ -8,7 +8,9 @@ review is answered, not stored). Runs on the xdist controller only; workers get 
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,7 +160,7 @@ def connect(settings: Settings, *, kubeconfig: str | None = None) -> kube.Cluste
     timeout = waits.deadline("PREFLIGHT_CONNECT", settings.timeout_scale)
     where = f"the API server of {_kubeconfig_source(kubeconfig)}"
     try:
-        return kube.Cluster.connect(kubeconfig, settings.context, connect_timeout=timeout)
+        cluster = kube.Cluster.connect(kubeconfig, settings.context, connect_timeout=timeout)
     except kube.ConfigError as err:
         raise _usage(_config_message(kubeconfig, err)) from None
     except kube.Unreachable as err:
@@ -175,6 +177,9 @@ def connect(settings: Settings, *, kubeconfig: str | None = None) -> kube.Cluste
             f"{PREFIX}: cannot use the cluster ({err}); fix: check that `kubectl version` "
             "works with the same kubeconfig and context"
         ) from None
+    if cluster.insecure and not os.environ.get("PYTEST_XDIST_WORKER"):
+        print(_insecure_message(cluster), file=sys.stderr)
+    return cluster
 
 
 def start_local_cluster(settings: Settings) -> tuple[Path, bool]:
@@ -198,9 +203,17 @@ def stop_local_cluster() -> None:
     localcluster.down()
 
 
-def _usage(message: str) -> pytest.UsageError:
-    """One line, whatever the error text underneath spans (a YAML error spans several)."""
-    return pytest.UsageError(" ".join(message.split()))
+def _usage(message: str | Sequence[str]) -> pytest.UsageError:
+    """One line per line meant, whatever the error text underneath spans (YAML errors span
+    several): a string is one line, a sequence of strings one line each."""
+    lines = [message] if isinstance(message, str) else message
+    return pytest.UsageError("\n".join(_one_line(line) for line in lines))
+
+
+def _one_line(text: str) -> str:
+    """Whitespace runs made single spaces; a leading indent (a list item) is kept."""
+    indent = text[: len(text) - len(text.lstrip(" "))]
+    return indent + " ".join(text.split())
 
 
 def _allowed(cluster: kube.Cluster, rule: Rule) -> bool:
@@ -223,12 +236,40 @@ def _kubeconfig_source(kubeconfig: str | None) -> str:
 
 
 def _config_message(kubeconfig: str | None, err: kube.ConfigError) -> str:
-    text = str(err)
-    if any(hint in text for hint in (": pass ", ": use ", "set KUBECONFIG")):
-        return f"{PREFIX}: {text}"
+    if isinstance(err, kube.CredentialPluginError):
+        return _plugin_message(err)
+    if isinstance(err, kube.ClientCertificateInvalid):
+        return (
+            f"{PREFIX}: {err}; fix: set client-certificate(-data) and client-key(-data) of that "
+            "user to a PEM certificate and the PEM private key it was issued for "
+            "(`kubectl config view --raw --minify` shows them), or pick another --podnet-context"
+        )
+    if err.option == "kubeconfig":
+        return (
+            f"{PREFIX}: {err}: pass --podnet-kubeconfig=PATH or set KUBECONFIG to a kubeconfig file"
+        )
+    if err.option == "context":
+        return (
+            f"{PREFIX}: {err}; fix: pass --podnet-context=NAME with one of those contexts, or set "
+            "current-context in the kubeconfig (`kubectl config use-context NAME`)"
+        )
     return (
-        f"{PREFIX}: {text}; fix: repair {_kubeconfig_source(kubeconfig)} (`kubectl config view` "
+        f"{PREFIX}: {err}; fix: repair {_kubeconfig_source(kubeconfig)} (`kubectl config view` "
         "shows what is wrong) or point --podnet-kubeconfig at a valid one"
+    )
+
+
+def _plugin_message(err: kube.CredentialPluginError) -> str:
+    if not err.missing:
+        return (
+            f"{PREFIX}: {err}; fix: run `{err.command}` by hand to see why (it must print an "
+            "ExecCredential), log in again if it asks, or pick another --podnet-context"
+        )
+    hint = f" ({err.install_hint})" if err.install_hint else ""
+    return (
+        f"{PREFIX}: {err}; fix: install {err.command}{hint} and put it on PATH "
+        "(kubectl needs it too: `kubectl version` fails the same way), or pick another "
+        "--podnet-context"
     )
 
 
@@ -240,22 +281,66 @@ def _credentials_message(where: str, err: kube.KubeError) -> str:
 
 
 def _unreachable_message(where: str, settings: Settings, err: kube.Unreachable) -> str:
+    if isinstance(err, kube.TLSVerifyFailed):
+        return _tls_message(where, err)
     if settings.cluster == "local":
         fix = "check `podnet cluster status`, or `podnet cluster down` and run again"
+    elif isinstance(err, kube.Refused):
+        fix = (
+            "check that the API server runs and that the kubeconfig's server address is right "
+            "(`kubectl version` with the same context), or pass --podnet-context/"
+            "--podnet-kubeconfig for another cluster"
+        )
     else:
         fix = (
             "check that the cluster is up and reachable from here (`kubectl version` with the same "
             "context), pass --podnet-context/--podnet-kubeconfig for another cluster, or raise "
             "--podnet-timeout-scale for a slow link"
         )
+    if isinstance(err, kube.Refused):
+        # Refused is an answer, at once: waiting longer would not help, so no bound is named.
+        return f"{PREFIX}: {where} refused the connection ({err}); fix: {fix}"
     bound = waits.deadline("PREFLIGHT_CONNECT", settings.timeout_scale)
     return f"{PREFIX}: cannot reach {where} within {bound:g}s ({err}); fix: {fix}"
 
 
-def _missing_access_message(where: str, missing: list[Rule]) -> str:
-    rules = "; ".join(rule.yaml for rule in missing)
+def _tls_message(where: str, err: kube.TLSVerifyFailed) -> str:
+    if err.hostname_mismatch:
+        return (
+            f"{PREFIX}: {where}: the server's certificate is signed by the certificate-authority "
+            f"of the kubeconfig but not issued for the server's address ({err}); fix: point "
+            "server at a name or IP the certificate lists, or set tls-server-name to one"
+        )
     return (
-        f"{PREFIX}: the identity of {where} lacks {len(missing)} permission(s) the checks need, "
-        f"cluster-wide: {rules}; fix: bind a ClusterRole with these rules to it (`podnet rbac "
-        "--user NAME | kubectl apply -f -` applies the whole least-privilege set)"
+        f"{PREFIX}: {where}: the server's certificate is not signed by the certificate-authority "
+        f"of the kubeconfig ({err}); fix: set certificate-authority(-data) of the cluster in the "
+        "kubeconfig to the CA that signed the API server's certificate (`kubectl config view "
+        "--raw --minify` shows the one in use), or pick another --podnet-context"
     )
+
+
+def _insecure_message(cluster: kube.Cluster) -> str:
+    return (
+        f"{PREFIX}: warning: context {cluster.context_name} ({cluster.server_url}) has "
+        "insecure-skip-tls-verify: true, the API server's certificate is not checked; fix: set "
+        "certificate-authority(-data) in the kubeconfig instead"
+    )
+
+
+def _missing_access_message(where: str, missing: list[Rule]) -> list[str]:
+    """One line per resource (its verbs together), as ClusterRole rules one can paste."""
+    by_resource: dict[tuple[str, str], list[str]] = {}
+    for rule in missing:
+        resource = f"{rule.resource}/{rule.subresource}" if rule.subresource else rule.resource
+        by_resource.setdefault((rule.group, resource), []).append(rule.verb)
+    return [
+        f"{PREFIX}: the identity of {where} lacks {len(missing)} permission(s) the checks need, "
+        f"cluster-wide, on {len(by_resource)} resource(s):",
+        *(
+            f"  - {{apiGroups: {json.dumps([group])}, resources: {json.dumps([resource])}, "
+            f"verbs: {json.dumps(verbs)}}}"
+            for (group, resource), verbs in by_resource.items()
+        ),
+        "fix: bind a ClusterRole with these rules to it (`podnet rbac --user NAME | kubectl "
+        "apply -f -` applies the whole least-privilege set)",
+    ]

@@ -139,16 +139,22 @@ def run_podnet(pytester: pytest.Pytester, kubeconfig: Path) -> tuple[pytest.RunR
 
 
 def assert_one_usage_error(pytester: pytest.Pytester, result: pytest.RunResult) -> str:
-    """Exit 4, one ERROR line and no traceback, no test run, nothing labelled with the run."""
+    """Exit 4, one ERROR (all its lines), no traceback, no test run, nothing labelled."""
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stderr.str()
     errors = [line for line in result.errlines if line.strip()]
-    assert len(errors) == 1, errors
+    assert [line for line in errors if line.startswith("ERROR: ")] == errors[:1], errors
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
     assert not (pytester.path / "ran").exists()
     run = json.loads((pytester.path / "verdict.json").read_text())["run"]
-    assert f"ERROR: {run['preflight_error']}" == errors[0]
+    message = "\n".join(errors)
+    assert f"ERROR: {run['preflight_error']}" == message
     assert labelled_with(run["run_id"]) == []
-    return errors[0]
+    return message
+
+
+def listed_rules(message: str) -> list[object]:
+    """The ClusterRole rules the missing-access message lists, one per line."""
+    return [yaml.safe_load(line[4:]) for line in message.splitlines() if line.startswith("  - ")]
 
 
 def test_identity_without_rights_gets_every_missing_rule(
@@ -163,9 +169,9 @@ def test_identity_without_rights_gets_every_missing_rule(
         "ERROR: pytest-podnet preflight: the identity of context checker (https://"
     )
     assert f"lacks {len(REQUIRED_ACCESS)} permission(s) the checks need, cluster-wide" in message
-    for rule in REQUIRED_ACCESS:
-        assert rule.yaml in message
-    assert "fix: bind a ClusterRole with these rules to it" in message
+    # Grouped by resource, one line each: exactly the rules `podnet rbac` grants.
+    assert listed_rules(message) == rbac_manifest("any", [])[0]["rules"]
+    assert message.splitlines()[-1].startswith("fix: bind a ClusterRole with these rules to it")
     assert seconds < RUN_BOUND
 
 
@@ -178,8 +184,10 @@ def test_identity_missing_one_right_gets_exactly_that_rule(
     result, _ = run_podnet(pytester, identity.kubeconfig)
 
     message = assert_one_usage_error(pytester, result)
-    assert "lacks 1 permission(s) the checks need, cluster-wide: " in message
-    assert '{apiGroups: [""], resources: ["pods/exec"], verbs: ["create"]}; fix:' in message
+    assert "lacks 1 permission(s) the checks need, cluster-wide, on 1 resource(s):" in message
+    assert message.splitlines()[1:-1] == [
+        '  - {apiGroups: [""], resources: ["pods/exec"], verbs: ["create"]}'
+    ]
 
 
 def test_token_the_server_never_issued_is_rejected(

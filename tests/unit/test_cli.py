@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 RUN_BOUND = 15.0
 
 
-def podnet(*args: str) -> subprocess.CompletedProcess[str]:
+def podnet(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
@@ -33,6 +35,7 @@ def podnet(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
         check=False,
+        env=env,
     )
 
 
@@ -83,9 +86,28 @@ def test_sweep_with_an_unknown_context_says_so(
 
     assert result.returncode == cli.EXIT_USAGE
     assert result.stderr.strip() == (
-        f"podnet sweep: error: cannot connect: context 'nope' is not in kubeconfig {kubeconfig}: "
-        "use one of podnet-unit"
+        f"podnet sweep: error: cannot connect: context 'nope' is not in kubeconfig {kubeconfig} "
+        "(contexts: podnet-unit); fix: pass --context=NAME with one of those contexts"
     )
+
+
+@pytest.mark.parametrize("env_kubeconfig", [False, True], ids=["option", "KUBECONFIG"])
+def test_sweep_names_its_own_flags_for_a_missing_kubeconfig(
+    tmp_path: Path, env_kubeconfig: bool
+) -> None:
+    missing = tmp_path / "gone.yaml"
+    flags = [] if env_kubeconfig else ["--kubeconfig", str(missing)]
+    env = {**os.environ, "KUBECONFIG": str(missing)} if env_kubeconfig else None
+
+    result = podnet("sweep", *flags, "--run", "r1", env=env)
+
+    assert result.returncode == cli.EXIT_USAGE
+    assert result.stderr.strip() == (
+        f"podnet sweep: error: cannot connect: kubeconfig {missing} does not exist: pass "
+        "--kubeconfig=PATH or set KUBECONFIG to a kubeconfig file"
+    )
+    # `podnet sweep` has --kubeconfig and --context, not the pytest option names.
+    assert "--podnet-" not in result.stderr
 
 
 def test_sweep_against_an_unreachable_server_fails_fast(
@@ -98,6 +120,7 @@ def test_sweep_against_an_unreachable_server_fails_fast(
 
     assert result.returncode == cli.EXIT_USAGE
     assert result.stderr.startswith("podnet sweep: error: cannot connect: GET https://127.0.0.1:")
+    assert "connection refused" in result.stderr
     assert "Traceback" not in result.stderr
     assert time.monotonic() - started < RUN_BOUND
 
