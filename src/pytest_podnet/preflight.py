@@ -266,10 +266,10 @@ def _plugin_message(err: kube.CredentialPluginError) -> str:
             "ExecCredential), log in again if it asks, or pick another --podnet-context"
         )
     hint = f" ({err.install_hint})" if err.install_hint else ""
+    where = "at that path" if os.sep in err.command else "on PATH"
     return (
-        f"{PREFIX}: {err}; fix: install {err.command}{hint} and put it on PATH "
-        "(kubectl needs it too: `kubectl version` fails the same way), or pick another "
-        "--podnet-context"
+        f"{PREFIX}: {err}; fix: install {err.command}{hint} {where} (kubectl needs it too: "
+        "`kubectl version` fails the same way), or pick another --podnet-context"
     )
 
 

@@ -359,7 +359,7 @@ def test_a_missing_exec_credential_plugin_is_named_with_its_install_hint(
         f"ERROR: pytest-podnet preflight: kubeconfig {kubeconfig}, context 'podnet-unit': user "
         "'unit' gets its credentials from the exec plugin 'gke-gcloud-auth-plugin', which is not "
         "on PATH; fix: install gke-gcloud-auth-plugin (gcloud components install "
-        "gke-gcloud-auth-plugin) and put it on PATH*",
+        "gke-gcloud-auth-plugin) on PATH (kubectl needs it too*",
     )
     assert "expired" not in message
     assert fake_apiserver.requests == []
