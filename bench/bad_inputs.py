@@ -82,7 +82,7 @@ def main() -> int:
                 "--podnet",
                 f"--podnet-kubeconfig={kubeconfig(tmp / 'silent.yaml', silent_url)}",
             ],
-            "exec credential plugin missing": lambda: [
+            "exec credential plugin missing (not on PATH)": lambda: [
                 "--podnet",
                 "--podnet-kubeconfig="
                 + str(
@@ -91,7 +91,7 @@ def main() -> int:
                         closed_port(),
                         exec={
                             "apiVersion": "client.authentication.k8s.io/v1beta1",
-                            "command": "gke-gcloud-auth-plugin",
+                            "command": "podnet-no-such-auth-plugin",
                         },
                     )
                 ),

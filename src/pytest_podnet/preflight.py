@@ -52,7 +52,7 @@ def _rules(group: str, resource: str, *verbs: str, subresource: str = "") -> lis
 #: tests/integration/test_preflight_rbac.py runs every façade action with exactly this set.
 REQUIRED_ACCESS: Final[tuple[Rule, ...]] = (
     *_rules("", "namespaces", "create", "delete", "get", "list", "watch"),
-    *_rules("", "nodes", "get", "list"),
+    *_rules("", "nodes", "get", "list", "watch"),
     *_rules("", "serviceaccounts", "list", "watch"),
     *_rules("", "pods", "create", "delete", "get", "list", "watch"),
     *_rules("", "pods", "create", "get", subresource="exec"),
