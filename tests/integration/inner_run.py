@@ -17,10 +17,16 @@ import pytest
 INNER_READY = 180
 #: Seconds an inner session may take to finish after it was told to stop (teardown included).
 INNER_EXIT = 120
+#: Seconds the "blocks" body waits for a signal before it fails: longer than the outer test ever
+#: waits for the inner run to end (``INNER_EXIT``), so it cannot finish before the signal the outer
+#: test sends, yet bounded, so an inner run whose outer test died does not outlive it by much.
+INNER_BLOCK = INNER_EXIT + 60
 MARKER = "PODNET-INNER-READY"
 
 INNER_TEST = f'''
-import sys
+import time
+
+import pytest
 
 from pytest_podnet.fixtures import podnet, podnet_cluster  # noqa: F401
 
@@ -35,7 +41,10 @@ def test_creates_then_{{outcome}}(podnet):
 BODIES = {
     "passes": "pass",
     "fails": "assert False, 'failing on purpose'",
-    "blocks": "sys.stdin.readline()",
+    # Interruptible (SIGINT raises KeyboardInterrupt out of the sleep) and never a pass: without
+    # a signal it fails after INNER_BLOCK seconds, after the outer test has already given up.
+    # (It used to read stdin, which returned as soon as `communicate()` closed it, racing SIGINT.)
+    "blocks": f"time.sleep({INNER_BLOCK}); pytest.fail('no signal within {INNER_BLOCK}s')",
 }
 
 
@@ -61,7 +70,7 @@ class Inner:
                 str(test),
             ],
             cwd=tmp_path,
-            stdin=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -89,8 +98,20 @@ class Inner:
         pytest.fail(f"inner run printed no {MARKER} line:\n{''.join(self.output)}")
 
     def finish(self) -> str:
-        """Wait for the inner session to end; its whole output."""
-        out, _ = self.process.communicate(timeout=INNER_EXIT)
+        """Wait for the inner session to end; its whole output.
+
+        Past ``INNER_EXIT`` the inner run is killed and the test fails: an inner run that did not
+        react to its signal must not keep running (or pass) after its outer test.
+        """
+        try:
+            out, _ = self.process.communicate(timeout=INNER_EXIT)
+        except subprocess.TimeoutExpired:
+            self.stop(signal.SIGKILL)
+            out, _ = self.process.communicate()
+            self.output.append(out)
+            pytest.fail(
+                f"inner run did not end within {INNER_EXIT}s (killed):\n{''.join(self.output)}"
+            )
         self.output.append(out)
         return "".join(self.output)
 
