@@ -71,6 +71,7 @@ def sweep(
     older_than: timedelta | None = None,
     wait: bool = False,
     scale: float = 1.0,
+    dry_run: bool = False,
 ) -> SweepResult:
     """Delete every object carrying run label ``run_id`` (every podnet run's if None).
 
@@ -78,7 +79,8 @@ def sweep(
     namespace are deleted one by one. ``older_than`` spares namespaces younger than that (a run
     still in progress). With ``wait``, return only once the namespaces are gone
     (``waits.NAMESPACE_DELETION``, ``WaitTimeout`` past it). A delete that fails does not stop
-    the others; its error is returned.
+    the others; its error is returned. With ``dry_run`` nothing is deleted (nor waited for):
+    ``deleted`` lists what would be, chosen exactly as for a real sweep.
     """
     now = datetime.now(UTC)
     selector = (
@@ -94,6 +96,9 @@ def sweep(
         doomed.add(ns.name)
         if ns.phase == "Terminating":
             continue
+        if dry_run:
+            deleted.append(("Namespace", None, ns.name))
+            continue
         try:
             cluster.delete_namespace(ns.name)
             deleted.append(("Namespace", None, ns.name))
@@ -108,6 +113,9 @@ def sweep(
         if kind in ("ReplicaSet", "EndpointSlice"):
             # Owned by a Deployment or a Service: they go with their owner.
             continue
+        if dry_run:
+            deleted.append((kind, namespace, name))
+            continue
         try:
             cluster.delete_object(kind, namespace, name)
             deleted.append((kind, namespace, name))
@@ -115,7 +123,7 @@ def sweep(
             pass
         except kube.KubeError as exc:
             errors.append(f"{kind.lower()}/{namespace}/{name}: {exc}")
-    if wait and doomed:
+    if wait and doomed and not dry_run:
         waiter = waits.Waiter(cluster, scale)
         for name in sorted(doomed):
             waiter.namespace_gone(name)

@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="return once deletion started instead of waiting until the namespaces are gone",
     )
+    sweep.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list what would be deleted, delete nothing",
+    )
     rbac = commands.add_parser(
         "rbac",
         help="print the least-privilege ClusterRole (and binding) a pytest-podnet run needs",
@@ -136,17 +141,25 @@ def run_sweep(options: argparse.Namespace) -> int:
     if older_than is None and options.run is None:
         older_than = duration(DEFAULT_OLDER_THAN)
     try:
-        result = cleanup.sweep(cluster, options.run, older_than=older_than, wait=options.wait)
+        result = cleanup.sweep(
+            cluster,
+            options.run,
+            older_than=older_than,
+            wait=options.wait,
+            dry_run=options.dry_run,
+        )
     except (kube.KubeError, waits.WaitTimeout) as err:
         _say(_one_line(err), error=True)
         return EXIT_FAILED
+    verb = "would delete" if options.dry_run else "deleted"
     for kind, namespace, name in result.deleted:
-        _say(f"deleted {kind.lower()} {name if namespace is None else f'{namespace}/{name}'}")
+        _say(f"{verb} {kind.lower()} {name if namespace is None else f'{namespace}/{name}'}")
     for error in result.errors:
         _say(_one_line(error), error=True)
     scope = f"run {options.run}" if options.run else "every pytest-podnet run"
     age = f" older than {older_than}" if older_than is not None else ""
-    _say(f"{len(result.deleted)} object(s) of {scope}{age} deleted")
+    outcome = "would be deleted (dry run, nothing deleted)" if options.dry_run else "deleted"
+    _say(f"{len(result.deleted)} object(s) of {scope}{age} {outcome}")
     return EXIT_FAILED if result.errors else EXIT_OK
 
 

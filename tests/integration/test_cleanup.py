@@ -74,6 +74,25 @@ def test_ctrl_c_during_a_test_still_cleans_up(
     assert gone(podnet_cluster, run_id) == []
 
 
+def podnet_sweep(podnet_args: list[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``podnet sweep ARGS`` against this session's cluster, as a user runs it."""
+    kubeconfig = [a for a in podnet_args if a.startswith("--podnet-kubeconfig=")]
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pytest_podnet.cli import main; sys.exit(main())",
+            "sweep",
+            *args,
+            *(f"--kubeconfig={a.split('=', 1)[1]}" for a in kubeconfig),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=waits.NAMESPACE_DELETION + INNER_EXIT,
+        check=False,
+    )
+
+
 def test_killed_run_leaves_objects_that_podnet_sweep_removes_by_run_label(
     tmp_path: Path, podnet_args: list[str], podnet_cluster: kube.Cluster, swept: list[str]
 ) -> None:
@@ -85,22 +104,16 @@ def test_killed_run_leaves_objects_that_podnet_sweep_removes_by_run_label(
     left = podnet_cluster.list_labelled(run_id)
     assert ("Namespace", None, namespace) in left
 
-    kubeconfig = [a for a in podnet_args if a.startswith("--podnet-kubeconfig=")]
-    sweep = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from pytest_podnet.cli import main; sys.exit(main())",
-            "sweep",
-            "--run",
-            run_id,
-            *(f"--kubeconfig={a.split('=', 1)[1]}" for a in kubeconfig),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=waits.NAMESPACE_DELETION + INNER_EXIT,
-        check=False,
-    )
+    with_dry_run = podnet_sweep(podnet_args, "--run", run_id, "--dry-run")
+
+    assert with_dry_run.returncode == 0, with_dry_run.stdout + with_dry_run.stderr
+    assert f"would delete namespace {namespace}" in with_dry_run.stdout
+    assert "(dry run, nothing deleted)" in with_dry_run.stdout
+    assert podnet_cluster.read_namespace(namespace).phase == "Active"
+    assert podnet_cluster.list_labelled(run_id) == left
+
+    sweep = podnet_sweep(podnet_args, "--run", run_id)
 
     assert sweep.returncode == 0, sweep.stdout + sweep.stderr
+    assert f"deleted namespace {namespace}" in sweep.stdout
     assert gone(podnet_cluster, run_id) == []
