@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from pytest_podnet import report
 from pytest_podnet.localcluster import cluster, faults, paths, topology
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,19 +169,19 @@ EXPECTATIONS = [
 
 #: A check's outcome as this module reads it (see ``outcome_of``).
 FAILED, PASSED, SKIPPED, OTHER = "failed", "passed", "skipped", "other"
-#: The outcome words of the inner run's JSON report (schema pytest-podnet/verdict/v1). With
-#: verdict/v2 (issue 8) they become "FAIL", "PASS" and "SKIPPED"; "NOT VERIFIED" (could not
-#: observe) then reads as OTHER like "error" today: neither is a catch, only FAIL is.
-JSON_FAIL, JSON_PASS, JSON_SKIP = "failed", "passed", "skipped"
+#: The outcome words of the inner run's JSON report (schema pytest-podnet/verdict/v2): "FAIL",
+#: "PASS", "SKIPPED"; "NOT VERIFIED" (the check could not observe) reads as OTHER.
+JSON_OUTCOMES = {report.FAIL: FAILED, report.PASS: PASSED, report.SKIPPED: SKIPPED}
 
 
 def outcome_of(check: Mapping[str, Any]) -> str:
     """The one place a check's outcome is read from the inner run's JSON report.
 
-    Only a check that FAILED (observed the guarantee broken) can count as caught; an error or a
-    check that could not observe is OTHER: not a pass, not a catch.
+    Only a check that FAILED (observed the guarantee broken) counts as caught; a check that could
+    not observe (NOT VERIFIED) is OTHER: not a pass, not a catch.
     """
-    return {JSON_FAIL: FAILED, JSON_PASS: PASSED, JSON_SKIP: SKIPPED}.get(check["outcome"], OTHER)
+    assert check.get("outcome") is not None, f"no outcome in {check}"
+    return JSON_OUTCOMES.get(check["outcome"], OTHER)
 
 
 @dataclass
@@ -205,14 +206,14 @@ class SuiteRun:
 
 def run_suites(kubeconfig: Path, workdir: Path, *selection: str) -> SuiteRun:
     """Run the conformance suites as a user would, in a subprocess, and read both reports."""
-    report, junit = workdir / "verdict.json", workdir / "junit.xml"
+    verdict, junit = workdir / "verdict.json", workdir / "junit.xml"
     command = [
         sys.executable,
         "-m",
         "pytest",
         "--podnet",
         f"--podnet-kubeconfig={kubeconfig}",
-        f"--podnet-report={report}",
+        f"--podnet-report={verdict}",
         f"--junitxml={junit}",
         "-p",
         "no:cacheprovider",
@@ -227,8 +228,9 @@ def run_suites(kubeconfig: Path, workdir: Path, *selection: str) -> SuiteRun:
     if selection:
         command += ["-k", " or ".join(selection)]
     completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
-    assert report.exists(), f"the suites wrote no report:\n{completed.stdout}\n{completed.stderr}"
-    document = json.loads(report.read_text())
+    assert verdict.exists(), f"the suites wrote no report:\n{completed.stdout}\n{completed.stderr}"
+    document = json.loads(verdict.read_text())
+    assert document["schema"] == report.JSON_SCHEMA, f"outcome_of reads {report.JSON_SCHEMA}"
     outcomes = {check_id(c["nodeid"]): outcome_of(c) for c in document["checks"]}
     texts: dict[str, str] = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
