@@ -17,7 +17,8 @@ from collections import Counter
 
 import pytest
 
-from pytest_podnet.probes import HOSTNAME, REACHABLE
+from pytest_podnet.kube import PodInfo
+from pytest_podnet.probes import HOSTNAME, REACHABLE, answered_by_each_of, answered_only_by
 
 pytestmark = [pytest.mark.podnet_guarantee("G3")]
 
@@ -38,7 +39,7 @@ def test_endpoint_slices_list_exactly_the_ready_pods(podnet, placement):
     svc = podnet.service_for(echo)
     victim, survivor = podnet.pods(echo)
     assert podnet.endpoints(svc).ready_ips == {victim.ip, survivor.ip}, (
-        f"G3: {svc.ref} slices {podnet.endpoints(svc)} do not list its Ready Pods "
+        f"{svc.ref} slices {podnet.endpoints(svc)} do not list its Ready Pods "
         f"{victim.ref} ({victim.ip}) and {survivor.ref} ({survivor.ip})"
     )
 
@@ -80,51 +81,43 @@ def test_cluster_ip_never_sends_traffic_to_an_unready_pod(podnet, placement):
     echo = podnet.echo_deployment(replicas=2, placement=placement)
     svc = podnet.service_for(echo)
     unready, ready = podnet.pods(echo)
-    both = {unready.name, ready.name}
-    for node, client in clients.items():
-        podnet.probe_until(
-            from_=client,
-            to=svc,
-            request=HOSTNAME,
-            count=UNREADY_PROBES,
-            done=lambda rs: {r.seen_hostname for r in rs} == both,
-            what=f"G3 precondition: {svc.ref} ({svc.cluster_ip}) answered by both "
-            f"{sorted(both)} from {client.ref} on {node}",
-            deadline="DATAPLANE_PROPAGATION",
-        )
+    both = answered_by_each_of([unready.name, ready.name])
+    podnet.converge(clients, svc, both, count=UNREADY_PROBES, context="precondition")
 
     with podnet.step(f"switch readiness of {unready.ref} ({unready.ip} on {unready.node}) off"):
         podnet.set_ready(unready, False)
         podnet.wait_endpoints(svc, [ready])
-    following = [
-        podnet.probe_until(
-            from_=client,
-            to=svc,
-            request=HOSTNAME,
-            count=CONVERGE_PROBES,
-            done=lambda rs: all(
-                r.outcome == REACHABLE and r.seen_hostname == ready.name for r in rs
-            ),
-            what=f"G3: {svc.ref} ({svc.cluster_ip}) to stop sending traffic from {client.ref} on "
-            f"{node} to unready {unready.ref} ({unready.ip} on {unready.node})",
-            deadline="DATAPLANE_PROPAGATION",
-        )[0]
-        for node, client in clients.items()
-    ]
-    podnet.record("removed_to_not_answering_s", round(max(following), 3))
+    following = podnet.converge(
+        clients,
+        svc,
+        answered_only_by([ready.name]),
+        count=CONVERGE_PROBES,
+        context=f"no longer by unready {unready.ref} ({unready.ip} on {unready.node})",
+    )
+    podnet.record("removed_to_not_answering_s", round(following.slowest, 3))
 
+    expect_answered_only_by(podnet, clients, svc, ready, unready)
+    expect_answering_on_its_own_ip(podnet, next(iter(clients.values())), unready)
+
+
+def expect_answered_only_by(podnet, clients, svc, ready: PodInfo, unready: PodInfo) -> None:
+    """UNREADY_PROBES requests from each node's client to the ClusterIP, all answered by
+    ``ready``: not one reaches ``unready``, and none goes unanswered."""
     for node, client in clients.items():
         results = podnet.probe(from_=client, to=svc, request=HOSTNAME, count=UNREADY_PROBES)
         seen = Counter(r.seen_hostname if r.outcome == REACHABLE else r.outcome for r in results)
         assert seen == {ready.name: UNREADY_PROBES}, (
-            f"G3: {UNREADY_PROBES} requests from {client.ref} on {node} to {svc.ref} "
+            f"{UNREADY_PROBES} requests from {client.ref} on {node} to {svc.ref} "
             f"({svc.cluster_ip}) were answered {dict(seen)}; expected only Ready {ready.ref} "
             f"({ready.ip} on {ready.node}), never unready {unready.ref} ({unready.ip} on "
             f"{unready.node})"
         )
-    client = next(iter(clients.values()))
+
+
+def expect_answering_on_its_own_ip(podnet, client, unready: PodInfo) -> None:
+    """The unready Pod still runs and answers on its Pod IP: else missing it proves nothing."""
     direct = podnet.probe(from_=client, to=unready, request=HOSTNAME)
     assert direct[0].seen_hostname == unready.name, (
-        f"G3: unready {unready.ref} ({unready.ip}) no longer answers on its own IP, so the check "
+        f"unready {unready.ref} ({unready.ip}) no longer answers on its own IP, so the check "
         f"above proves nothing: {direct[0]}"
     )

@@ -17,22 +17,11 @@ from collections import defaultdict
 
 import pytest
 
+from pytest_podnet import waits
 from pytest_podnet.kube import PodInfo
-from pytest_podnet.probes import HOSTNAME, REACHABLE
+from pytest_podnet.probes import HOSTNAME, not_answered_by
 
 pytestmark = [pytest.mark.podnet_guarantee("G1")]
-
-#: How a check replaces Pods: ``(podnet, echo, victim) -> (old Pods, new Pods)``.
-REPLACE = {
-    "rollout-restart": lambda podnet, echo, victim: old_and_new(podnet.rollout_restart(echo)),
-    "set-image": lambda podnet, echo, victim: old_and_new(podnet.set_image(echo)),
-    "delete": lambda podnet, echo, victim: ([victim], [podnet.delete_pod(victim)]),
-    "eviction": lambda podnet, echo, victim: ([victim], [podnet.evict(victim)]),
-}
-
-
-def old_and_new(replacement) -> tuple[list[PodInfo], list[PodInfo]]:
-    return replacement.old, replacement.new
 
 
 def described(pods: list[PodInfo]) -> list[str]:
@@ -53,7 +42,7 @@ def expect_new_ips(podnet, old: list[PodInfo], new: list[PodInfo], how: str) -> 
     if podnet.ip_reuse == "allow":
         return
     assert not reused, (
-        f"G1: {len(reused)} replacement Pod(s) reuse an old Pod IP after {how}: expected a new "
+        f"{len(reused)} replacement Pod(s) reuse an old Pod IP after {how}: expected a new "
         "IP (pass --podnet-ip-reuse=allow to record reuse instead of failing):\n  "
         + "\n  ".join(reused)
     )
@@ -61,7 +50,7 @@ def expect_new_ips(podnet, old: list[PodInfo], new: list[PodInfo], how: str) -> 
 
 def expect_new_uids(old: list[PodInfo], new: list[PodInfo], how: str) -> None:
     kept = {p.uid for p in old} & {p.uid for p in new}
-    assert not kept, f"G1: {how} kept Pod UIDs {sorted(kept)}: after {described(new)}"
+    assert not kept, f"{how} kept Pod UIDs {sorted(kept)}: after {described(new)}"
 
 
 @pytest.mark.podnet_quick
@@ -81,26 +70,26 @@ def test_deleted_replica_comes_back_with_a_new_uid_and_a_new_ip(podnet, placemen
     assert {(p.uid, p.ip) for p in after} == {
         (survivor.uid, survivor.ip),
         (replacement.uid, replacement.ip),
-    }, f"G1: expected the survivor {described([survivor])} and one new Pod, got {described(after)}"
+    }, f"expected the survivor {described([survivor])} and one new Pod, got {described(after)}"
     expect_new_uids([victim], [replacement], "a Pod delete")
     expect_new_ips(podnet, [victim, survivor], [replacement], "a Pod delete")
 
 
-@pytest.mark.parametrize("how", sorted(REPLACE))
+@pytest.mark.parametrize("how", ["delete", "eviction", "rollout-restart", "set-image"])
 def test_replaced_pods_get_new_uids_and_new_ips(podnet, placement, how):
     """Every Pod that a Pod delete, a rollout restart, an image change (``kubectl set image``)
     or an eviction (Eviction API) replaces MUST come back as a new Pod (new UID) with an IP no
     replaced Pod had.
     """
     echo = podnet.echo_deployment(replicas=2, placement=placement)
-    victim = podnet.pods(echo)[0]
 
     with podnet.step(f"replace echo Pods by {how}"):
-        old, new = REPLACE[how](podnet, echo, victim)
+        replaced = podnet.replace(echo, how)
 
+    old, new = replaced.old, replaced.new
     podnet.record("pods_before", described(old))
     podnet.record("pods_after", described(new))
-    assert len(new) == len(old), f"G1: {how} replaced {described(old)} by {described(new)}"
+    assert len(new) == len(old), f"{how} replaced {described(old)} by {described(new)}"
     expect_new_uids(old, new, how)
     expect_new_ips(podnet, old, new, how)
 
@@ -116,33 +105,43 @@ def test_old_ip_stops_serving_the_old_workload(podnet):
     # it straight back is then caught every run, not only when the scheduler happens to.
     echo = podnet.echo_deployment(replicas=len(podnet.nodes()))
     old = podnet.pods(echo)[0]
-    before = podnet.probe(from_=client, to=old, request=HOSTNAME)
-    assert [r.seen_hostname for r in before] == [old.name], (
-        f"G1 precondition: {old.ref} ({old.ip} on {old.node}) did not answer as itself: {before[0]}"
-    )
+    expect_answering_as_itself(podnet, client, old)
 
     with podnet.step(f"delete {old.ref} ({old.ip} on {old.node})"):
         replacement = podnet.delete_pod(old)
 
     current = {p.name for p in podnet.pods(echo)}
     workload = {old.name} if podnet.ip_reuse == "allow" else {old.name} | current
-    seconds, results = podnet.probe_until(
-        from_=client,
-        to=old.ip,
-        request=HOSTNAME,
-        done=lambda rs: not (rs[0].outcome == REACHABLE and rs[0].seen_hostname in workload),
-        what=f"G1: the old IP {old.ip} of deleted {old.ref} (on {old.node}) to stop answering "
-        f"as {' or '.join(sorted(workload))} (replacement {replacement.ref} on "
-        f"{replacement.node} has {replacement.ip})",
-        deadline="OLD_IP_RELEASE",
+    released = podnet.converge(
+        {old.node: client},
+        old.ip,
+        not_answered_by(workload),
+        count=1,
+        deadline=waits.OLD_IP_RELEASE,
+        context=f"the old IP of deleted {old.ref} on {old.node}; replacement {replacement.ref} "
+        f"on {replacement.node} has {replacement.ip}",
     )
-    podnet.record("old_ip_answer", str(results[0]))
-    podnet.record("old_ip_release_after_replacement_s", round(seconds, 3))
+    podnet.record("old_ip_answer", str(released.results[old.node][0]))
+    podnet.record("old_ip_release_after_replacement_s", round(released.slowest, 3))
+    expect_old_ip_left_the_workload(podnet, echo, old)
+
+
+def expect_answering_as_itself(podnet, client, pod: PodInfo) -> None:
+    """Precondition: ``pod`` answers on its IP as itself (else that IP going quiet proves
+    nothing)."""
+    before = podnet.probe(from_=client, to=pod, request=HOSTNAME)
+    assert [r.seen_hostname for r in before] == [pod.name], (
+        f"precondition: {pod.ref} ({pod.ip} on {pod.node}) did not answer as itself: {before[0]}"
+    )
+
+
+def expect_old_ip_left_the_workload(podnet, echo, old: PodInfo) -> None:
+    """No current Pod of ``echo`` holds the IP of deleted ``old`` (unless ip-reuse=allow)."""
     # A probe can miss a replacement that holds the old IP while the node's neighbour (ARP)
     # entry still names the old Pod; the old IP serves the workload again once it expires.
     holders = sorted(p.ref for p in podnet.pods(echo) if old.ip in p.ips)
     assert podnet.ip_reuse == "allow" or not holders, (
-        f"G1: the old IP {old.ip} of deleted {old.ref} (on {old.node}) belongs to {holders} of "
+        f"the old IP {old.ip} of deleted {old.ref} (on {old.node}) belongs to {holders} of "
         f"the same workload: it keeps serving the old workload"
     )
 
@@ -167,9 +166,9 @@ def test_running_pod_ips_are_unique_cluster_wide(podnet):
             by_ip[ip].append(f"{pod.ref} (on {pod.node})")
     podnet.record("running_pod_ips", len(by_ip))
     missing = [p.ref for p in ours if p.ip not in by_ip]
-    assert not missing, f"G1: the cluster-wide list of running Pods lacks this check's {missing}"
+    assert not missing, f"the cluster-wide list of running Pods lacks this check's {missing}"
     shared = {ip: refs for ip, refs in sorted(by_ip.items()) if len(refs) > 1}
-    assert not shared, f"G1: {len(shared)} Pod IP(s) shared by running Pods: " + "; ".join(
+    assert not shared, f"{len(shared)} Pod IP(s) shared by running Pods: " + "; ".join(
         f"{ip} by {', '.join(refs)}" for ip, refs in shared.items()
     )
 

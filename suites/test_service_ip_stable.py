@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_podnet.probes import HOSTNAME, REACHABLE
+from pytest_podnet.fixtures import Replacement
+from pytest_podnet.kube import ServiceInfo
+from pytest_podnet.probes import answered_only_by
 
 pytestmark = [pytest.mark.podnet_guarantee("G3")]
 
@@ -23,18 +25,11 @@ pytestmark = [pytest.mark.podnet_guarantee("G3")]
 SERVE_PROBES = 8
 
 
-def scale_to_zero_and_back(podnet, echo):
-    replicas = len(podnet.pods(echo))
-    podnet.scale(echo, 0)
-    return podnet.scale(echo, replicas)
-
-
-#: How every backend is replaced: ``(podnet, echo) -> new Pods``.
-REPLACE_ALL = {
-    "delete-all-pods": lambda podnet, echo: podnet.replace_all_pods(echo).new,
-    "rollout-restart": lambda podnet, echo: podnet.rollout_restart(echo).new,
-    "scale-to-zero-and-back": scale_to_zero_and_back,
-}
+def changed(before: ServiceInfo, after: ServiceInfo, how: str, replaced: Replacement) -> str:
+    return (
+        f"{before.ref} was uid {before.uid} ClusterIP {before.cluster_ips} before {how} replaced "
+        f"{[p.ref for p in replaced.old]}, is uid {after.uid} ClusterIP {after.cluster_ips} after"
+    )
 
 
 @pytest.mark.parametrize(
@@ -53,31 +48,21 @@ def test_cluster_ip_survives_replacement_of_every_backend(podnet, placement, how
     echo = podnet.echo_deployment(replicas=2, placement=placement)
     svc = podnet.service_for(echo)
     podnet.expect_reachable(from_=next(iter(clients.values())), to=svc)
-    old = podnet.pods(echo)
 
     with podnet.step(f"replace every backend of {svc.ref}: {how}"):
-        new = REPLACE_ALL[how](podnet, echo)
+        replaced = podnet.replace(echo, how)
 
     now = podnet.read(svc)
-    assert (now.uid, now.cluster_ips) == (svc.uid, svc.cluster_ips), (
-        f"G3: {svc.ref} was uid {svc.uid} ClusterIP {svc.cluster_ips} before {how} replaced "
-        f"{[p.ref for p in old]}, is uid {now.uid} ClusterIP {now.cluster_ips} after"
+    assert (now.uid, now.cluster_ips) == (svc.uid, svc.cluster_ips), changed(
+        svc, now, how, replaced
     )
-    assert not {p.uid for p in old} & {p.uid for p in new}, f"G3: {how} replaced no Pod"
-    podnet.record("replaced_to_listed_s", round(podnet.wait_endpoints(svc, new), 3))
-    names = {p.name for p in new}
-    serving = [
-        podnet.probe_until(
-            from_=client,
-            to=svc,
-            request=HOSTNAME,
-            count=SERVE_PROBES,
-            done=lambda rs: all(r.outcome == REACHABLE and r.seen_hostname in names for r in rs),
-            what=f"G3: {svc.ref} ({svc.cluster_ip}) to be answered again from {client.ref} on "
-            f"{node}, only by the new Pods {sorted(names)} "
-            f"(replaced: {sorted(p.name for p in old)})",
-            deadline="DATAPLANE_PROPAGATION",
-        )[0]
-        for node, client in clients.items()
-    ]
-    podnet.record("listed_to_serving_s", round(max(serving), 3))
+    assert not replaced.kept, f"{how} did not replace {replaced.kept}"
+    podnet.record("replaced_to_listed_s", round(podnet.wait_endpoints(svc, replaced.new), 3))
+    serving = podnet.converge(
+        clients,
+        svc,
+        answered_only_by(p.name for p in replaced.new),
+        count=SERVE_PROBES,
+        context=f"the new Pods; replaced: {sorted(p.name for p in replaced.old)}",
+    )
+    podnet.record("listed_to_serving_s", round(serving.slowest, 3))

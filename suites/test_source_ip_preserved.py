@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_podnet import waits
 from pytest_podnet.kube import PodInfo
+from pytest_podnet.matrix import any_source, source_is_sender_pod_ip
+from pytest_podnet.workloads import OnNode
 
 pytestmark = [pytest.mark.podnet_guarantee("G2")]
 
@@ -33,7 +36,7 @@ def pods_on_every_node(podnet, role: str) -> dict[str, PodInfo]:
         pytest.param("cross-node", marks=[cross_node, pytest.mark.podnet_quick]),
     ],
 )
-def test_pod_to_pod_traffic_keeps_the_sender_pod_ip(podnet, scope, make_pair_matrices):
+def test_pod_to_pod_traffic_keeps_the_sender_pod_ip(podnet, scope):
     """Pod -> Pod by Pod IP MUST arrive over TCP and UDP with the sender's Pod IP as source.
 
     Upstream: "[sig-network] NoSNAT Should be able to send traffic between Pods without SNAT"
@@ -44,14 +47,16 @@ def test_pod_to_pod_traffic_keeps_the_sender_pod_ip(podnet, scope, make_pair_mat
     receivers = pods_on_every_node(podnet, "receiver")
 
     with podnet.step(f"every sender calls every {scope} receiver's /clientip over TCP and UDP"):
-        matrices = make_pair_matrices(senders, receivers, scope, what="pod -> pod")
+        matrices = podnet.probe_pairs(
+            senders, receivers, scope, what="pod -> pod", expect=source_is_sender_pod_ip
+        )
 
     podnet.record("node_pairs", matrices.pairs)
     assert not matrices.broken, str(matrices)
 
 
 @pytest.mark.parametrize("scope", ["same-node", pytest.param("cross-node", marks=cross_node)])
-def test_pod_to_cluster_ip_traffic_keeps_the_client_pod_ip(podnet, scope, make_pair_matrices):
+def test_pod_to_cluster_ip_traffic_keeps_the_client_pod_ip(podnet, scope):
     """Pod -> ClusterIP -> Pod MUST reach the backend with the client's Pod IP as source, with
     the backend on the client's node and on every other node (never hairpin: the client is
     never its own backend).
@@ -62,18 +67,21 @@ def test_pod_to_cluster_ip_traffic_keeps_the_client_pod_ip(podnet, scope, make_p
     nodes = [n.name for n in podnet.nodes()]
     clients = pods_on_every_node(podnet, "client")
     services = {
-        node: podnet.service_for(podnet.echo_deployment(1, placement=node, name=f"echo-{i}"))
+        node: podnet.service_for(
+            podnet.echo_deployment(1, placement=OnNode(node), name=f"echo-{i}")
+        )
         for i, node in enumerate(nodes)
     }
     # A new Service may not be programmed on every node yet: an unreachable pair is probed
     # again until DATAPLANE_PROPAGATION, a NATed answer never.
     with podnet.step(f"every client calls the ClusterIP of every {scope} backend"):
-        matrices = make_pair_matrices(
+        matrices = podnet.probe_pairs(
             clients,
             services,
             scope,
             what="pod -> ClusterIP -> pod",
-            converge="DATAPLANE_PROPAGATION",
+            expect=source_is_sender_pod_ip,
+            converge=waits.DATAPLANE_PROPAGATION,
         )
 
     podnet.record("node_pairs", matrices.pairs)
@@ -81,7 +89,7 @@ def test_pod_to_cluster_ip_traffic_keeps_the_client_pod_ip(podnet, scope, make_p
 
 
 @pytest.mark.podnet_privileged
-def test_host_network_pod_reaches_every_pod(podnet, make_pair_matrices):
+def test_host_network_pod_reaches_every_pod(podnet):
     """A hostNetwork Pod (the node itself) MUST reach every Pod on its node and on every other
     node over TCP and UDP. Reachability only: the node picks its own source address (the bridge
     address for a local Pod), which is not NAT.
@@ -96,8 +104,8 @@ def test_host_network_pod_reaches_every_pod(podnet, make_pair_matrices):
     receivers = pods_on_every_node(podnet, "receiver")
 
     with podnet.step("every node calls every Pod's /clientip over TCP and UDP"):
-        matrices = make_pair_matrices(
-            hosts, receivers, "every-pair", what="node -> pod", expect_source=False
+        matrices = podnet.probe_pairs(
+            hosts, receivers, "every-pair", what="node -> pod", expect=any_source
         )
 
     podnet.record("node_pairs", matrices.pairs)

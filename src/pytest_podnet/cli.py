@@ -127,7 +127,7 @@ def run_sweep(options: argparse.Namespace) -> int:
 
     try:
         cluster = kube.Cluster.connect(
-            options.kubeconfig, options.context, connect_timeout=waits.deadline("PREFLIGHT_CONNECT")
+            options.kubeconfig, options.context, connect_timeout=waits.PREFLIGHT_CONNECT.seconds
         )
     except kube.KubeError as err:
         _say(f"cannot connect: {_one_line(err)}{_connect_fix(err)}", error=True)

@@ -20,17 +20,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, overload
+from typing import Any, Final, Literal, get_args, overload
 
 import allure
 import pytest
 
-from pytest_podnet import cleanup, kube, probes, waits, workloads
+from pytest_podnet import cleanup, kube, matrix, probes, waits, workloads
 from pytest_podnet.kube import DeploymentInfo, EndpointSet, NodeInfo, PodInfo, ServiceInfo
 from pytest_podnet.nodes import testable
 from pytest_podnet.outcomes import NotVerified
 from pytest_podnet.owner import OWNER_ANNOTATION, Owner
-from pytest_podnet.probes import ProbeResult
+from pytest_podnet.probes import BatchCheck, ProbeResult
 from pytest_podnet.stash import (
     CLUSTER_KEY,
     NAMESPACES_KEY,
@@ -38,6 +38,7 @@ from pytest_podnet.stash import (
     PHASE_REPORTS_KEY,
     SETTINGS_KEY,
 )
+from pytest_podnet.workloads import OnNode, Placement
 
 #: Seconds between two batches of ``probe_until``, spent in the source Pod: kube-proxy's own
 #: minimum sync period is 1 s, so a few tries per second see every change without flooding.
@@ -45,6 +46,17 @@ PROBE_PACING = 0.2
 #: Environment variable bumped in the Pod template when ``set_image`` keeps the same image, so
 #: the template still changes and the Deployment rolls out new Pods.
 TEMPLATE_REVISION_ENV = "PODNET_TEMPLATE_REVISION"
+
+#: The ways ``Podnet.replace`` replaces Pods of an echo Deployment.
+ReplacementKind = Literal[
+    "delete",
+    "eviction",
+    "rollout-restart",
+    "set-image",
+    "delete-all-pods",
+    "scale-to-zero-and-back",
+]
+REPLACEMENT_KINDS: Final[tuple[ReplacementKind, ...]] = get_args(ReplacementKind)
 
 
 class PodnetCleanupWarning(pytest.PytestWarning):
@@ -62,7 +74,7 @@ class Echo:
     namespace: str
     name: str
     selector: Mapping[str, str]
-    placement: str
+    placement: Placement | None
     node: str | None
     image: str
 
@@ -86,6 +98,28 @@ class Replacement:
     @property
     def new_ips(self) -> set[str]:
         return {p.ip for p in self.new if p.ip}
+
+    @property
+    def kept(self) -> list[str]:
+        """Refs of the old Pods still among the new ones (same UID): not replaced at all."""
+        new = {p.uid for p in self.new}
+        return [p.ref for p in self.old if p.uid in new]
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """A target that converged from every node: per node (of the client that probed it) the
+    seconds until it answered as ``expected`` and the batch that did."""
+
+    target: str
+    expected: str
+    seconds: Mapping[str, float]
+    results: Mapping[str, list[ProbeResult]]
+
+    @property
+    def slowest(self) -> float:
+        """The seconds of the node whose dataplane followed last."""
+        return max(self.seconds.values(), default=0.0)
 
 
 @dataclass
@@ -124,24 +158,32 @@ class Podnet:
         """Every Pod of the cluster, in every namespace (for cluster-wide IP uniqueness)."""
         return self.cluster.all_pods()
 
-    def deadline(self, name: str) -> float:
-        """A named deadline of ``waits`` in seconds, scaled by ``--podnet-timeout-scale``."""
+    def deadline(self, name: waits.Deadline | str) -> float:
+        """A deadline of ``waits`` (``waits.POD_STARTUP`` or its name) in seconds, scaled by
+        ``--podnet-timeout-scale``."""
         return waits.deadline(name, self.timeout_scale)
 
     # ................................................................ creating
 
     def echo_deployment(
-        self, replicas: int = 2, *, placement: str = workloads.SPREAD, name: str = "echo"
+        self, replicas: int = 2, *, placement: Placement = workloads.SPREAD, name: str = "echo"
     ) -> Echo:
         """Create an agnhost netexec Deployment and wait until every replica is Ready.
 
         ``placement``: ``"spread"`` (at most one replica per node; ``replicas`` must not exceed
         the schedulable nodes), ``"same-node"`` (every replica on the first schedulable node),
-        or a node name (every replica pinned to it).
+        or ``OnNode(name)`` (every replica pinned to that node).
         """
         nodes = [n.name for n in self.nodes()]
         node: str | None = None
-        if placement == workloads.SPREAD:
+        if isinstance(placement, OnNode):
+            if placement.node not in nodes:
+                raise ValueError(
+                    f"echo_deployment(placement={placement!r}): not a schedulable node; "
+                    f"one of {nodes}"
+                )
+            node = placement.node
+        elif placement == workloads.SPREAD:
             if replicas > len(nodes):
                 raise ValueError(
                     f"echo_deployment(replicas={replicas}, placement='spread') needs "
@@ -152,18 +194,15 @@ class Podnet:
                 raise ValueError("echo_deployment(placement='same-node'): no schedulable node")
             node = nodes[0]
         else:
-            if placement not in nodes:
-                raise ValueError(
-                    f"echo_deployment(placement={placement!r}): not a schedulable node; "
-                    f"use 'spread', 'same-node' or one of {nodes}"
-                )
-            node = placement
+            raise ValueError(
+                f"echo_deployment(placement={placement!r}): use 'spread', 'same-node' or "
+                f"OnNode(name) with one of {nodes}"
+            )
         body = workloads.echo_deployment(
             name,
             self.run_id,
             image=self.image,
             replicas=replicas,
-            placement=placement,
             node=node,
             test=self.node_id,
         )
@@ -175,7 +214,7 @@ class Podnet:
         echo = Echo(
             self.namespace, name, workloads.workload_selector(name), placement, node, self.image
         )
-        self._settle(echo, replicas, deadline_name="POD_STARTUP")
+        self._settle(echo, replicas, deadline_name=waits.POD_STARTUP)
         return echo
 
     def client_pod(self, node: str | None = None, name: str | None = None) -> PodInfo:
@@ -332,7 +371,7 @@ class Podnet:
         """Scale ``echo`` to ``replicas``; return its Pods once exactly that many are Ready
         (and, scaling down, the removed ones gone)."""
         self.cluster.scale_deployment(echo.namespace, echo.name, replicas)
-        return self._settle(echo, replicas, deadline_name="POD_REPLACEMENT")
+        return self._settle(echo, replicas, deadline_name=waits.POD_REPLACEMENT)
 
     def replace_all_pods(self, echo: Echo) -> Replacement:
         """Delete every Pod of ``echo`` at once; wait for as many Ready replacements and for
@@ -343,9 +382,35 @@ class Podnet:
         for pod in old:
             self.cluster.delete_pod(pod.namespace, pod.name, uid=pod.uid)
         new = self._settle(
-            echo, replicas, gone_uids={p.uid for p in old}, deadline_name="POD_REPLACEMENT"
+            echo, replicas, gone_uids={p.uid for p in old}, deadline_name=waits.POD_REPLACEMENT
         )
         return Replacement(old, new, time.monotonic() - start)
+
+    def replace(self, echo: Echo, how: ReplacementKind) -> Replacement:
+        """Replace Pods of ``echo`` the way ``how`` says; return them once the replacements are
+        Ready and every replaced Pod is gone.
+
+        ``delete`` and ``eviction``: the first Pod (by node and name), by a Pod delete or through
+        the Eviction API; ``rollout-restart`` and ``set-image`` (the run's image, a new template):
+        every Pod, one at a time; ``delete-all-pods``: every Pod at once;
+        ``scale-to-zero-and-back``: to 0 replicas, then back to as many as before.
+        """
+        start = time.monotonic()
+        if how in ("delete", "eviction"):
+            victim = self.pods(echo)[0]
+            new = self.delete_pod(victim) if how == "delete" else self.evict(victim)
+            return Replacement([victim], [new], time.monotonic() - start)
+        if how == "rollout-restart":
+            return self.rollout_restart(echo)
+        if how == "set-image":
+            return self.set_image(echo)
+        if how == "delete-all-pods":
+            return self.replace_all_pods(echo)
+        if how == "scale-to-zero-and-back":
+            old = self.pods(echo)
+            self.scale(echo, 0)
+            return Replacement(old, self.scale(echo, len(old)), time.monotonic() - start)
+        raise ValueError(f"replace(how={how!r}): use one of {', '.join(REPLACEMENT_KINDS)}")
 
     def set_ready(self, pod: PodInfo, ready: bool) -> float:
         """Switch the Pod's readiness probe to pass (``True``) or fail (``False``); return the
@@ -360,7 +425,7 @@ class Podnet:
             pod.namespace,
             pod.name,
             command,
-            timeout=self.deadline("EXEC_OVERHEAD"),
+            timeout=self.deadline(waits.EXEC_OVERHEAD),
             container=workloads.CONTAINER,
         )
         if result.exit_code != 0:
@@ -387,17 +452,17 @@ class Podnet:
         self,
         from_: PodInfo,
         to: probes.Target | Sequence[probes.Target],
-        protocol: str = probes.HTTP,
-        request: str = probes.CLIENTIP,
+        protocol: probes.Protocol = probes.HTTP,
+        request: probes.Request = probes.CLIENTIP,
         count: int = 1,
-        converge: str | None = None,
+        converge: waits.Deadline | None = None,
     ) -> list[ProbeResult]:
         """Call every target from ``from_`` in one exec; ``count`` calls per target.
 
         Targets: a Pod (its IP, netexec's port), a Service (its ClusterIP and port), a bare IP
         (netexec's port), or a ``probes.Probe``. Inconclusive answers are retried, wrong ones
         never; outcomes are ``probes.REACHABLE``, ``REFUSED``, ``TIMED_OUT`` or ``ERROR``.
-        With ``converge`` (a deadline name, e.g. ``"DATAPLANE_PROPAGATION"``) an unreachable
+        With ``converge`` (a deadline, e.g. ``waits.DATAPLANE_PROPAGATION``) an unreachable
         target is called again until it answers or that deadline passes; the last answer is
         returned either way, and an answer, right or wrong, is never retried.
         """
@@ -417,15 +482,16 @@ class Podnet:
         from_: PodInfo,
         to: probes.Target | Sequence[probes.Target],
         *,
-        done: Callable[[list[ProbeResult]], bool],
+        done: Callable[[Sequence[ProbeResult]], bool],
         what: str,
-        deadline: str,
-        protocol: str = probes.HTTP,
-        request: str = probes.CLIENTIP,
+        deadline: waits.Deadline,
+        protocol: probes.Protocol = probes.HTTP,
+        request: probes.Request = probes.CLIENTIP,
         count: int = 1,
     ) -> tuple[float, list[ProbeResult]]:
         """Run one batch again and again until ``done(results)``; return the seconds it took and
-        the batch that satisfied it. Past the named ``deadline`` (scaled) raise
+        the batch that satisfied it (``done``: a ``probes.BatchCheck`` such as
+        ``probes.answered_only_by(names)``). Past ``deadline`` (scaled) raise
         ``waits.WaitTimeout`` with ``what`` and the last batch. For convergence only (a
         dataplane catching up with a change): assert the settled state with ``probe`` after."""
         seconds = self.deadline(deadline)
@@ -449,20 +515,96 @@ class Podnet:
                 return elapsed, results
             if elapsed >= seconds:
                 raise waits.WaitTimeout(
-                    deadline, seconds, what, "\n".join(f"  {r}" for r in results)
+                    waits.label(deadline), seconds, what, "\n".join(f"  {r}" for r in results)
                 )
             pause = PROBE_PACING
+
+    def converge(
+        self,
+        clients: Mapping[str, PodInfo],
+        to: probes.Target,
+        expect: BatchCheck,
+        *,
+        count: int,
+        context: str = "",
+        request: probes.Request = probes.HOSTNAME,
+        deadline: waits.Deadline = waits.DATAPLANE_PROPAGATION,
+    ) -> Convergence:
+        """Wait until ``to`` is ``expect`` (e.g. ``probes.answered_only_by(names)``) from the
+        client on every node, ``count`` requests a batch (each a new connection), within
+        ``deadline`` per node; return how long each node took.
+
+        Each node's dataplane is programmed on its own, so each node's client converges on its
+        own; the first that does not raises ``waits.WaitTimeout`` naming the node, what was
+        expected (``expect.description``, then ``context``) and its last batch.
+        """
+        seconds: dict[str, float] = {}
+        results: dict[str, list[ProbeResult]] = {}
+        target = _described(to)
+        for node, client in clients.items():
+            seconds[node], results[node] = self.probe_until(
+                from_=client,
+                to=to,
+                request=request,
+                count=count,
+                done=expect,
+                what=f"{target} to be {expect.description} from {client.ref} on {node}"
+                + (f" ({context})" if context else ""),
+                deadline=deadline,
+            )
+        return Convergence(target, expect.description, seconds, results)
+
+    def probe_pairs(
+        self,
+        senders: Mapping[str, PodInfo],
+        receivers: Mapping[str, matrix.Receiver],
+        scope: matrix.Scope,
+        *,
+        what: str,
+        expect: matrix.Expectation,
+        converge: waits.Deadline | None = None,
+        protocols: Sequence[probes.Protocol] = (probes.HTTP, probes.UDP),
+    ) -> matrix.PairMatrices:
+        """Probe ``/clientip`` from every sender to every receiver it pairs with in ``scope``;
+        one ``matrix.PairMatrix`` per protocol and IP family, each recorded for the report.
+
+        ``senders`` and ``receivers`` map a node name to the Pod (or, for receivers, the Service
+        whose one backend runs there) on that node. ``expect`` (e.g.
+        ``matrix.source_is_sender_pod_ip``) judges every reachable pair. Pods are probed in every
+        IP family of the cluster (a Pod without an address in one counts as unreachable in it),
+        Services in the families they have. With ``converge`` (for a Service the dataplane may
+        still be programming) an unreachable pair is probed again until that deadline; an
+        answer, right or wrong, is never retried.
+        """
+        families = matrix.families_to_probe(self.ip_families(), senders, receivers)
+
+        def run(sender: PodInfo, batch: Sequence[probes.Probe]) -> list[ProbeResult]:
+            return self.probe(from_=sender, to=list(batch), converge=converge)
+
+        found = matrix.probe_pairs(
+            senders,
+            receivers,
+            scope,
+            what=what,
+            expect=expect,
+            families=families,
+            run=run,
+            protocols=protocols,
+        )
+        for pairs in found.matrices:
+            self.record(f"matrix {pairs.what}", pairs.rows())
+        return found
 
     def expect_reachable(
         self,
         from_: PodInfo,
         to: probes.Target | Sequence[probes.Target],
-        protocol: str = probes.HTTP,
-        request: str = probes.CLIENTIP,
+        protocol: probes.Protocol = probes.HTTP,
+        request: probes.Request = probes.CLIENTIP,
     ) -> list[ProbeResult]:
         """Assert that ``from_`` reaches every target, allowing the dataplane
         ``DATAPLANE_PROPAGATION`` to converge; return the results."""
-        within = self.deadline("DATAPLANE_PROPAGATION")
+        within = self.deadline(waits.DATAPLANE_PROPAGATION)
         results = probes.run_probes(
             self.cluster,
             from_,
@@ -476,7 +618,7 @@ class Podnet:
         assert not failed, (
             f"{len(failed)} of {len(results)} target(s) not reachable from {from_.ref} "
             f"({from_.ip} on {from_.node}) within {within:g}s "
-            f"[{waits.label('DATAPLANE_PROPAGATION')}]:\n" + "\n".join(f"  {r}" for r in failed)
+            f"[{waits.DATAPLANE_PROPAGATION}]:\n" + "\n".join(f"  {r}" for r in failed)
         )
         return results
 
@@ -507,7 +649,7 @@ class Podnet:
         replicas: int,
         *,
         gone_uids: Iterable[str] = (),
-        deadline_name: str,
+        deadline_name: waits.Deadline,
     ) -> list[PodInfo]:
         pods = self.waiter.pods_settled(
             echo.namespace,
@@ -528,7 +670,7 @@ class Podnet:
                 "only a Deployment's Pods get a replacement"
             )
         return Echo(
-            pod.namespace, workload, workloads.workload_selector(workload), "", None, self.image
+            pod.namespace, workload, workloads.workload_selector(workload), None, None, self.image
         )
 
     def _replace_one(self, pod: PodInfo, remove: Any) -> PodInfo:
@@ -536,7 +678,9 @@ class Podnet:
         before = {p.uid for p in self.cluster.pods(echo.namespace, _sel(echo))}
         replicas = self.deployment(echo).replicas
         remove()
-        pods = self._settle(echo, replicas, gone_uids={pod.uid}, deadline_name="POD_REPLACEMENT")
+        pods = self._settle(
+            echo, replicas, gone_uids={pod.uid}, deadline_name=waits.POD_REPLACEMENT
+        )
         new = [p for p in pods if p.uid not in before]
         if len(new) != 1:
             raise AssertionError(
@@ -552,7 +696,7 @@ class Podnet:
         change()
         self.waiter.rollout_complete(echo.namespace, echo.name)
         new = self._settle(
-            echo, replicas, gone_uids={p.uid for p in old}, deadline_name="ROLLOUT_COMPLETE"
+            echo, replicas, gone_uids={p.uid for p in old}, deadline_name=waits.ROLLOUT_COMPLETE
         )
         return Replacement(old, new, time.monotonic() - start)
 
@@ -567,6 +711,16 @@ def _as_text(value: object) -> str:
 
 def _sel(echo: Echo) -> str:
     return waits.selector_string(echo.selector)
+
+
+def _described(target: probes.Target) -> str:
+    if isinstance(target, ServiceInfo):
+        return f"{target.ref} ({target.cluster_ip})"
+    if isinstance(target, PodInfo):
+        return f"{target.ref} ({target.ip} on {target.node})"
+    if isinstance(target, probes.Probe):
+        return f"{target.ref or target.ip} ({target.address})"
+    return target
 
 
 def _as_targets(to: probes.Target | Sequence[probes.Target]) -> list[probes.Target]:
@@ -616,7 +770,7 @@ def podnet_cluster(pytestconfig: pytest.Config) -> kube.Cluster:
             cluster = kube.Cluster.connect(
                 settings.kubeconfig,
                 settings.context,
-                connect_timeout=waits.deadline("PREFLIGHT_CONNECT", settings.timeout_scale),
+                connect_timeout=waits.PREFLIGHT_CONNECT.scaled(settings.timeout_scale),
             )
         except kube.KubeError as exc:
             raise NotVerified(
@@ -632,10 +786,11 @@ def podnet(request: pytest.FixtureRequest, podnet_cluster: kube.Cluster) -> Iter
     """The pytest-podnet façade, bound to a fresh namespace for this test.
 
     Create with ``echo_deployment()``, ``client_pod()``, ``service_for()``; act with
-    ``delete_pod()``, ``evict()``, ``rollout_restart()``, ``set_image()``, ``scale()``,
-    ``replace_all_pods()``, ``set_ready()``; observe with ``pods()``, ``read()``,
-    ``endpoints()``, ``wait_endpoints()``, ``probe()``, ``expect_reachable()``; report with
-    ``step()`` and ``record()``. Everything it creates is deleted after the test (see
+    ``replace(echo, how)`` (or ``delete_pod()``, ``evict()``, ``rollout_restart()``,
+    ``set_image()``, ``scale()``, ``replace_all_pods()``), ``set_ready()``; observe with
+    ``pods()``, ``read()``, ``endpoints()``, ``wait_endpoints()``, ``probe()``,
+    ``converge()``, ``probe_pairs()``, ``expect_reachable()``; report with ``step()`` and
+    ``record()``. Everything it creates is deleted after the test (see
     ``--podnet-keep``).
     """
     settings = _settings(request.config)
@@ -684,7 +839,7 @@ def _teardown(facade: Podnet, item: pytest.Item, keep: str) -> None:
         )
         errors: list[str] = []
     else:
-        errors = facade.undo.unwind(facade.deadline("CLEANUP"))
+        errors = facade.undo.unwind(facade.deadline(waits.CLEANUP))
     if restarted:
         facade.record("restarted_containers", [f"{p.ref} x{p.restarts}" for p in restarted])
         warnings.warn(

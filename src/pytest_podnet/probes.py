@@ -23,19 +23,26 @@ Outcomes:
 from __future__ import annotations
 
 import math
-import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from functools import cache
+from importlib import resources
+from typing import Final, Literal
 
 from pytest_podnet import kube, waits, workloads
 from pytest_podnet.kube import PodInfo, ServiceInfo
+
+Outcome = Literal["reachable", "refused", "timed-out", "error"]
+#: The transport a probe uses: curl over TCP, or ``nc -u``.
+Protocol = Literal["http", "udp"]
+#: What a probe asks netexec: the source address it saw, or its hostname (the Pod's name).
+Request = Literal["clientip", "hostname"]
 
 REACHABLE: Final = "reachable"
 REFUSED: Final = "refused"
 TIMED_OUT: Final = "timed-out"
 ERROR: Final = "error"
-OUTCOMES: Final = (REACHABLE, REFUSED, TIMED_OUT, ERROR)
+OUTCOMES: Final[tuple[Outcome, ...]] = (REACHABLE, REFUSED, TIMED_OUT, ERROR)
 
 HTTP: Final = "http"
 UDP: Final = "udp"
@@ -46,75 +53,18 @@ HOSTNAME: Final = "hostname"
 ATTEMPTS: Final = 3
 #: Probes one batch runs at once: enough for a node-pair matrix, few enough for a small Pod.
 PARALLEL: Final = 16
-#: curl exit codes that say the exchange broke half-way, not that the target refused or is silent:
-#: 16 HTTP/2 framing, 18 partial file, 52 empty reply, 55 send failure, 56 receive failure (reset).
-_CURL_INCONCLUSIVE: Final = frozenset({16, 18, 52, 55, 56})
 _CURL_TIMEOUT: Final = 28
 _MARK: Final = "@@podnet"
 
-# One line per probe: MARK index attempts exit-code elapsed-µs output-with-newlines-flattened.
-# Inconclusive answers are retried here, in the Pod, so a batch stays one exec.
-_SCRIPT: Final = r"""
-set -u
-T=$1 A=$2 C=$3 P=$4 W=$5; shift 5
-D=/tmp/podnet; [ -d "$D" ] && [ -w "$D" ] || D=${TMPDIR:-/tmp}
-now() { local t=${EPOCHREALTIME/./}; echo "${t#0}"; }
-pause() { read -rt "$1" _ <> <(:) || :; }
-[ "$W" = 0 ] || pause "$W"
-inconclusive() {  # proto rc output
-  if [ "$1" = http ]; then
-    case $2 in 16|18|52|55|56) return 0;; 0) [ -z "$3" ]; return;; esac
-    return 1
-  fi
-  [ "$2" = 0 ] && [ -z "$3" ]
-}
-probe() {  # index proto ip port request
-  local start attempt=0 out rc host began err="$D/.probe-$$-$1" line
-  start=$(now)
-  while :; do
-    attempt=$((attempt + 1))
-    began=$(now)
-    if [ "$2" = http ]; then
-      case $3 in *:*) host="[$3]";; *) host=$3;; esac
-      out=$(curl -sS -v -g --max-time "$T" "http://$host:$4/$5" 2>"$err"); rc=$?
-      if [ "$rc" != 0 ]; then
-        out=""
-        while IFS= read -r line; do
-          case $line in "* "*|curl:*) out="$out${out:+ | }${line#\* }";; esac
-        done < "$err"
-      fi
-      rm -f "$err"
-    else
-      out=$(printf '%s\n' "$5" | nc -u -w "$T" "$3" "$4" 2>&1); rc=$?
-      # OpenBSD nc ends at once, silently, when ICMP says port or host unreachable; a target that
-      # stays silent keeps it waiting the full -w timeout.
-      if [ "$rc" = 0 ] && [ -z "$out" ] \
-         && [ $(( $(now) - began )) -lt $(( T * 1000000 - 500000 )) ]; then
-        rc=111; out="nc: connection refused (ended at once without a reply: ICMP unreachable)"
-      fi
-    fi
-    if [ "$C" != 0 ]; then
-      { [ "$rc" = 0 ] && [ -n "$out" ]; } && break
-      [ $(( $(now) - start )) -ge $(( C * 1000000 )) ] && break
-      pause 0.2
-    else
-      inconclusive "$2" "$rc" "$out" || break
-      [ "$attempt" -ge "$A" ] && break
-    fi
-  done
-  out=${out//$'\r'/}
-  printf '%s %s %s %s %s %s\n' "@@podnet" "$1" "$attempt" "$rc" $(( $(now) - start )) \
-    "${out//$'\n'/ | }"
-}
-running=0
-while [ $# -ge 5 ]; do
-  probe "$1" "$2" "$3" "$4" "$5" &
-  shift 5
-  running=$((running + 1))
-  if [ "$running" -ge "$P" ]; then wait -n; running=$((running - 1)); fi
-done
-wait
-"""
+#: The batch script (package data, linted by shellcheck): its header documents its arguments
+#: and its output line; it also holds the curl exit codes that count as inconclusive.
+SCRIPT_RESOURCE: Final = "scripts/probe.sh"
+
+
+@cache
+def batch_script() -> str:
+    """The probe batch script that one exec runs in the source Pod."""
+    return resources.files("pytest_podnet").joinpath(SCRIPT_RESOURCE).read_text("utf-8")
 
 
 @dataclass(frozen=True)
@@ -124,8 +74,8 @@ class Probe:
 
     ip: str
     port: int
-    protocol: str = HTTP
-    request: str = CLIENTIP
+    protocol: Protocol = HTTP
+    request: Request = CLIENTIP
     ref: str = ""
 
     @property
@@ -139,15 +89,15 @@ class ProbeResult:
 
     source: str
     target: str
-    protocol: str
-    outcome: str
+    protocol: Protocol
+    outcome: Outcome
     seen_ip: str | None
     seen_hostname: str | None
     detail: str
     target_ref: str = ""
     source_ip: str | None = None
     source_node: str | None = None
-    request: str = CLIENTIP
+    request: Request = CLIENTIP
     attempts: int = 1
     elapsed: float = 0.0
 
@@ -161,10 +111,60 @@ class ProbeResult:
         )
 
 
+@dataclass(frozen=True)
+class BatchCheck:
+    """A named condition on one batch of probe results (what ``probe_until`` waits for).
+
+    ``description`` completes "waiting for <target> to be ...", so a timeout says what the wait
+    expected without the caller spelling it out again.
+    """
+
+    description: str
+    holds: Callable[[Sequence[ProbeResult]], bool]
+
+    def __call__(self, results: Sequence[ProbeResult]) -> bool:
+        return self.holds(results)
+
+
+def answered_only_by(names: Iterable[str]) -> BatchCheck:
+    """Every probe reachable and answered by one of the Pods ``names`` (``hostname`` requests):
+    nothing unanswered, nothing answered by another Pod."""
+    expected = frozenset(names)
+
+    def holds(results: Sequence[ProbeResult]) -> bool:
+        return bool(results) and all(
+            r.outcome == REACHABLE and r.seen_hostname in expected for r in results
+        )
+
+    return BatchCheck(f"answered only by {sorted(expected)}", holds)
+
+
+def answered_by_each_of(names: Iterable[str]) -> BatchCheck:
+    """Every probe reachable, answered by the Pods ``names`` and no other, each of them at least
+    once (``hostname`` requests): the dataplane balances across all of them."""
+    expected = frozenset(names)
+
+    def holds(results: Sequence[ProbeResult]) -> bool:
+        return {r.seen_hostname if r.outcome == REACHABLE else None for r in results} == expected
+
+    return BatchCheck(f"answered by each of {sorted(expected)}", holds)
+
+
+def not_answered_by(names: Iterable[str]) -> BatchCheck:
+    """No probe reachable and answered by one of the Pods ``names`` (``hostname`` requests): a
+    refusal, a timeout or an answer from any other Pod all count."""
+    gone = frozenset(names)
+
+    def holds(results: Sequence[ProbeResult]) -> bool:
+        return not any(r.outcome == REACHABLE and r.seen_hostname in gone for r in results)
+
+    return BatchCheck(f"no longer answering as {' or '.join(sorted(gone))}", holds)
+
+
 Target = PodInfo | ServiceInfo | str | Probe
 
 
-def probe_for(target: Target, protocol: str = HTTP, request: str = CLIENTIP) -> Probe:
+def probe_for(target: Target, protocol: Protocol = HTTP, request: Request = CLIENTIP) -> Probe:
     """The probe for a Pod (its IP, netexec's port), a Service (its ClusterIP and Service port),
     a bare IP (netexec's port) or an explicit ``Probe`` (taken as is)."""
     if protocol not in (HTTP, UDP):
@@ -188,7 +188,10 @@ def probe_for(target: Target, protocol: str = HTTP, request: str = CLIENTIP) -> 
 
 
 def probes_for(
-    targets: Iterable[Target], protocol: str = HTTP, request: str = CLIENTIP, count: int = 1
+    targets: Iterable[Target],
+    protocol: Protocol = HTTP,
+    request: Request = CLIENTIP,
+    count: int = 1,
 ) -> list[Probe]:
     """``count`` probes to each target, in order."""
     built = [probe_for(t, protocol, request) for t in targets]
@@ -205,7 +208,7 @@ def exec_timeout(
         else attempts * (attempt_timeout + 1)
     )
     rounds = max(1, math.ceil(n / PARALLEL))
-    return rounds * per_probe + waits.deadline("EXEC_OVERHEAD", scale)
+    return rounds * per_probe + waits.EXEC_OVERHEAD.scaled(scale)
 
 
 def run_probes(
@@ -213,8 +216,8 @@ def run_probes(
     source_pod: PodInfo,
     targets: Sequence[Target],
     *,
-    protocol: str = HTTP,
-    request: str = CLIENTIP,
+    protocol: Protocol = HTTP,
+    request: Request = CLIENTIP,
     count: int = 1,
     attempts: int = ATTEMPTS,
     converge_within: float | None = None,
@@ -230,7 +233,7 @@ def run_probes(
     probes = probes_for(targets, protocol, request, count)
     if not probes:
         return []
-    attempt_timeout = waits.deadline("PROBE_ATTEMPT", scale)
+    attempt_timeout = waits.PROBE_ATTEMPT.scaled(scale)
     converge = 0 if not converge_within else max(1, math.ceil(converge_within))
     args = [
         str(math.ceil(attempt_timeout)),
@@ -254,7 +257,7 @@ def run_probes(
     result = cluster.exec(
         source_pod.namespace,
         source_pod.name,
-        ["bash", "-c", _SCRIPT, "podnet-probe", *args],
+        ["bash", "-c", batch_script(), "podnet-probe", *args],
         timeout=timeout,
         container=workloads.CONTAINER,
     )
@@ -313,7 +316,7 @@ def concise(output: str) -> str:
     return " | ".join(dict.fromkeys(telling or parts))[:500]
 
 
-def classify(protocol: str, rc: int, output: str) -> tuple[str, str]:
+def classify(protocol: Protocol, rc: int, output: str) -> tuple[Outcome, str]:
     """The outcome of a probe's last attempt, and a detail for messages."""
     if rc == 0 and output:
         return REACHABLE, ""
@@ -334,7 +337,7 @@ def classify(protocol: str, rc: int, output: str) -> tuple[str, str]:
     return ERROR, f"nc exit {rc}: {output}".strip()
 
 
-def parse_seen(request: str, output: str) -> tuple[str | None, str | None]:
+def parse_seen(request: Request, output: str) -> tuple[str | None, str | None]:
     """``(seen_ip, seen_hostname)`` from a netexec answer (``ip:port`` or a hostname)."""
     answer = output.strip()
     if not answer:
@@ -348,7 +351,7 @@ def parse_seen(request: str, output: str) -> tuple[str | None, str | None]:
 def _result(
     source: PodInfo,
     probe: Probe,
-    outcome: str,
+    outcome: Outcome,
     answer: str | None,
     detail: str,
     *,
@@ -371,16 +374,3 @@ def _result(
         attempts=attempts,
         elapsed=elapsed,
     )
-
-
-def script() -> str:
-    """The batch script, for docs and debugging (``bash -c "$script" _ T A C P W i proto ...``)."""
-    return _SCRIPT
-
-
-def command_line(probes: Sequence[Probe], *, attempt_timeout: float, attempts: int) -> str:
-    """A shell-quoted command reproducing a batch by hand with ``kubectl exec``."""
-    args = [str(math.ceil(attempt_timeout)), str(attempts), "0", str(PARALLEL), "0"]
-    for index, probe in enumerate(probes):
-        args += [str(index), probe.protocol, probe.ip, str(probe.port), probe.request]
-    return shlex.join(["bash", "-c", _SCRIPT.strip(), "podnet-probe", *args])

@@ -1,9 +1,9 @@
 """Named deadlines and the watch-driven waits built on them.
 
-Every deadline below is a module constant in seconds with a reason; ``deadline(name, scale)``
-applies ``--podnet-timeout-scale`` (passed in, never read from pytest here). A wait watches the
-objects it is about (``kube.Cluster.observe``), never sleeps, and fails with what it awaited, for
-how long, and the last state it saw::
+Every deadline below is a ``Deadline`` (name, seconds, why); ``POD_STARTUP.scaled(scale)`` (or
+``deadline(name, scale)``) applies ``--podnet-timeout-scale`` (passed in, never read from pytest
+here). A wait watches the objects it is about (``kube.Cluster.observe``), never sleeps, and
+fails with what it awaited, for how long, and the last state it saw::
 
     timed out after 30s [endpoints-propagation] waiting for EndpointSlices of svc/ns/echo to
     list exactly {10.244.1.7}; last seen:
@@ -18,78 +18,213 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Final, TypeVar
+from dataclasses import dataclass
+from typing import Final, Literal, TypeVar
 
 from pytest_podnet import kube
 from pytest_podnet.kube import Raw
 
 T = TypeVar("T")
 
-#: A Pod from create to Ready: scheduling, image present (IfNotPresent), sandbox and container
-#: start, one readiness period. Seconds on a warm node; 120 s leaves room for a cold image pull
-#: of agnhost (~50 MB) on a slow registry mirror.
-POD_STARTUP: Final = 120
-#: A new namespace to get its ``default`` ServiceAccount, which Pod admission requires. The
-#: serviceaccount controller adds it within a second; 30 s covers a busy controller-manager.
-NAMESPACE_SETUP: Final = 30
-#: A Pod from delete to gone: the grace period of our Pods is 5 s, then the kubelet kills and
-#: reports. 60 s covers a kubelet that is slow to sync on a loaded node.
-POD_DELETION: Final = 60
-#: A Pod from delete to a Ready replacement with the old one gone: deletion, then startup.
-POD_REPLACEMENT: Final = POD_DELETION + POD_STARTUP
-#: A Deployment from a template change to every replica replaced and Ready, one Pod at a time
-#: (maxUnavailable 1, maxSurge 0): replicas x (deletion + startup) on a warm node. 180 s covers
-#: a handful of replicas.
-ROLLOUT_COMPLETE: Final = 180
-#: A Ready change to EndpointSlices listing it. The EndpointSlice controller batches updates for
-#: up to 1 s by default; the upstream e2e framework allows 30 s (KubeProxyEndpointLagTimeout).
-ENDPOINTS_PROPAGATION: Final = 30
-#: An EndpointSlice change to kube-proxy programming it in the node's dataplane. kube-proxy syncs
-#: within its minSyncPeriod (1 s default) of a change; 30 s matches upstream's lag allowance.
-DATAPLANE_PROPAGATION: Final = 30
-#: The IP of a deleted Pod to stop answering. The sandbox is torn down right after the container
-#: exits; 30 s covers a kubelet that is slow to run CNI DEL.
-OLD_IP_RELEASE: Final = 30
-#: The readiness file toggled to the Pod's Ready condition following it: the exec probe runs every
-#: 1 s with failureThreshold 1, then the kubelet patches the status. 30 s covers a busy kubelet.
-READINESS_CHANGE: Final = 30
-#: A namespace from delete to gone: its Pods' grace periods (5 s) plus finalizers of the namespace
-#: controller, which works through every resource type. 120 s covers a loaded controller-manager.
-NAMESPACE_DELETION: Final = 120
-#: All of a test's teardown deletes together (not waiting for them to finish): a handful of
-#: API calls, each retried on transient errors for up to 30 s.
-CLEANUP: Final = 60
-#: The API server answering at all. A healthy server answers /version in milliseconds; the issue
-#: asks for an unreachable one to be reported within 10 s.
-PREFLIGHT_CONNECT: Final = 10
-#: A Ready node to lose the node-lifecycle taints (``node.kubernetes.io/not-ready``,
-#: ``unreachable``) that the controller-manager puts on a node that is still coming up; it
-#: removes them within its node-monitor period (5 s). 60 s covers a busy controller-manager;
-#: a node still tainted after that is left out of the run, and the header says so.
-NODE_TAINTS_CLEARED: Final = 60
-#: One probe attempt (curl --max-time, nc -w) inside a Pod. Pod-to-Pod RTTs are sub-millisecond;
-#: 3 s lets a lost SYN be retransmitted twice (1 s, then 2 s later) before calling it timed out.
-PROBE_ATTEMPT: Final = 3
-#: An exec's own overhead beyond the probes it runs: websocket upgrade, kubelet and runtime exec
-#: set-up. Usually well under a second; 30 s covers a busy kubelet.
-EXEC_OVERHEAD: Final = 30
+#: Every deadline's name, as ``WaitTimeout`` shows it; a typo in one is a mypy error.
+DeadlineName = Literal[
+    "pod-startup",
+    "namespace-setup",
+    "pod-deletion",
+    "pod-replacement",
+    "rollout-complete",
+    "endpoints-propagation",
+    "dataplane-propagation",
+    "old-ip-release",
+    "readiness-change",
+    "namespace-deletion",
+    "cleanup",
+    "preflight-connect",
+    "node-taints-cleared",
+    "probe-attempt",
+    "exec-overhead",
+]
 
-_DEADLINES: Final[dict[str, int]] = {
-    "POD_STARTUP": POD_STARTUP,
-    "POD_DELETION": POD_DELETION,
-    "POD_REPLACEMENT": POD_REPLACEMENT,
-    "NAMESPACE_SETUP": NAMESPACE_SETUP,
-    "ROLLOUT_COMPLETE": ROLLOUT_COMPLETE,
-    "ENDPOINTS_PROPAGATION": ENDPOINTS_PROPAGATION,
-    "DATAPLANE_PROPAGATION": DATAPLANE_PROPAGATION,
-    "OLD_IP_RELEASE": OLD_IP_RELEASE,
-    "READINESS_CHANGE": READINESS_CHANGE,
-    "NAMESPACE_DELETION": NAMESPACE_DELETION,
-    "CLEANUP": CLEANUP,
-    "PREFLIGHT_CONNECT": PREFLIGHT_CONNECT,
-    "NODE_TAINTS_CLEARED": NODE_TAINTS_CLEARED,
-    "PROBE_ATTEMPT": PROBE_ATTEMPT,
-    "EXEC_OVERHEAD": EXEC_OVERHEAD,
+
+@dataclass(frozen=True)
+class Deadline:
+    """A named bound on one wait: ``name`` as messages show it, unscaled ``seconds``, and ``why``
+    that value (what it bounds, what it leaves room for)."""
+
+    name: DeadlineName
+    seconds: float
+    why: str
+
+    def scaled(self, scale: float = 1.0) -> float:
+        """The seconds times ``--podnet-timeout-scale``."""
+        return self.seconds * scale
+
+    def __str__(self) -> str:
+        return self.name
+
+
+POD_STARTUP: Final = Deadline(
+    "pod-startup",
+    120,
+    (
+        "A Pod from create to Ready: scheduling, image present (IfNotPresent), sandbox and "
+        "container start, one readiness period. Seconds on a warm node; 120 s leaves room for a "
+        "cold image pull of agnhost (~50 MB) on a slow registry mirror."
+    ),
+)
+
+NAMESPACE_SETUP: Final = Deadline(
+    "namespace-setup",
+    30,
+    (
+        "A new namespace to get its ``default`` ServiceAccount, which Pod admission requires. "
+        "The serviceaccount controller adds it within a second; 30 s covers a busy "
+        "controller-manager."
+    ),
+)
+
+POD_DELETION: Final = Deadline(
+    "pod-deletion",
+    60,
+    (
+        "A Pod from delete to gone: the grace period of our Pods is 5 s, then the kubelet kills "
+        "and reports. 60 s covers a kubelet that is slow to sync on a loaded node."
+    ),
+)
+
+POD_REPLACEMENT: Final = Deadline(
+    "pod-replacement",
+    POD_DELETION.seconds + POD_STARTUP.seconds,
+    ("A Pod from delete to a Ready replacement with the old one gone: deletion, then startup."),
+)
+
+ROLLOUT_COMPLETE: Final = Deadline(
+    "rollout-complete",
+    180,
+    (
+        "A Deployment from a template change to every replica replaced and Ready, one Pod at a "
+        "time (maxUnavailable 1, maxSurge 0): replicas x (deletion + startup) on a warm node. "
+        "180 s covers a handful of replicas."
+    ),
+)
+
+ENDPOINTS_PROPAGATION: Final = Deadline(
+    "endpoints-propagation",
+    30,
+    (
+        "A Ready change to EndpointSlices listing it. The EndpointSlice controller batches "
+        "updates for up to 1 s by default; the upstream e2e framework allows 30 s "
+        "(KubeProxyEndpointLagTimeout)."
+    ),
+)
+
+DATAPLANE_PROPAGATION: Final = Deadline(
+    "dataplane-propagation",
+    30,
+    (
+        "An EndpointSlice change to kube-proxy programming it in the node's dataplane. "
+        "kube-proxy syncs within its minSyncPeriod (1 s default) of a change; 30 s matches "
+        "upstream's lag allowance."
+    ),
+)
+
+OLD_IP_RELEASE: Final = Deadline(
+    "old-ip-release",
+    30,
+    (
+        "The IP of a deleted Pod to stop answering. The sandbox is torn down right after the "
+        "container exits; 30 s covers a kubelet that is slow to run CNI DEL."
+    ),
+)
+
+READINESS_CHANGE: Final = Deadline(
+    "readiness-change",
+    30,
+    (
+        "The readiness file toggled to the Pod's Ready condition following it: the exec probe "
+        "runs every 1 s with failureThreshold 1, then the kubelet patches the status. 30 s "
+        "covers a busy kubelet."
+    ),
+)
+
+NAMESPACE_DELETION: Final = Deadline(
+    "namespace-deletion",
+    120,
+    (
+        "A namespace from delete to gone: its Pods' grace periods (5 s) plus finalizers of the "
+        "namespace controller, which works through every resource type. 120 s covers a loaded "
+        "controller-manager."
+    ),
+)
+
+CLEANUP: Final = Deadline(
+    "cleanup",
+    60,
+    (
+        "All of a test's teardown deletes together (not waiting for them to finish): a handful "
+        "of API calls, each retried on transient errors for up to 30 s."
+    ),
+)
+
+PREFLIGHT_CONNECT: Final = Deadline(
+    "preflight-connect",
+    10,
+    (
+        "The API server answering at all. A healthy server answers /version in milliseconds; "
+        "the issue asks for an unreachable one to be reported within 10 s."
+    ),
+)
+
+NODE_TAINTS_CLEARED: Final = Deadline(
+    "node-taints-cleared",
+    60,
+    (
+        "A Ready node to lose the node-lifecycle taints (``node.kubernetes.io/not-ready``, "
+        "``unreachable``) that the controller-manager puts on a node that is still coming up; "
+        "it removes them within its node-monitor period (5 s). 60 s covers a busy "
+        "controller-manager; a node still tainted after that is left out of the run, and the "
+        "header says so."
+    ),
+)
+
+PROBE_ATTEMPT: Final = Deadline(
+    "probe-attempt",
+    3,
+    (
+        "One probe attempt (curl --max-time, nc -w) inside a Pod. Pod-to-Pod RTTs are "
+        "sub-millisecond; 3 s lets a lost SYN be retransmitted twice (1 s, then 2 s later) "
+        "before calling it timed out."
+    ),
+)
+
+EXEC_OVERHEAD: Final = Deadline(
+    "exec-overhead",
+    30,
+    (
+        "An exec's own overhead beyond the probes it runs: websocket upgrade, kubelet and "
+        "runtime exec set-up. Usually well under a second; 30 s covers a busy kubelet."
+    ),
+)
+
+_DEADLINES: Final[dict[str, Deadline]] = {
+    d.name: d
+    for d in (
+        POD_STARTUP,
+        NAMESPACE_SETUP,
+        POD_DELETION,
+        POD_REPLACEMENT,
+        ROLLOUT_COMPLETE,
+        ENDPOINTS_PROPAGATION,
+        DATAPLANE_PROPAGATION,
+        OLD_IP_RELEASE,
+        READINESS_CHANGE,
+        NAMESPACE_DELETION,
+        CLEANUP,
+        PREFLIGHT_CONNECT,
+        NODE_TAINTS_CLEARED,
+        PROBE_ATTEMPT,
+        EXEC_OVERHEAD,
+    )
 }
 
 #: Container waiting reasons that do not go away by waiting.
@@ -106,27 +241,32 @@ UNRECOVERABLE_REASONS: Final = frozenset(
 )
 
 
-def _key(name: str) -> str:
-    return name.strip().upper().replace("-", "_")
-
-
-def label(name: str) -> str:
-    """The name as timeout messages show it: ``endpoints-propagation``."""
-    return _key(name).lower().replace("_", "-")
-
-
-def deadline(name: str, scale: float = 1.0) -> float:
-    """Seconds of the named deadline (``ENDPOINTS_PROPAGATION`` or ``endpoints-propagation``)
-    times ``scale`` (``--podnet-timeout-scale``)."""
-    key = _key(name)
+def _lookup(name: str | Deadline) -> Deadline:
+    if isinstance(name, Deadline):
+        return name
+    key = name.strip().lower().replace("_", "-")
     if key not in _DEADLINES:
         raise KeyError(f"no deadline named {name!r}; known: {', '.join(sorted(_DEADLINES))}")
-    return _DEADLINES[key] * scale
+    return _DEADLINES[key]
+
+
+def label(name: str | Deadline) -> str:
+    """The name as timeout messages show it: ``endpoints-propagation``."""
+    if isinstance(name, Deadline):
+        return name.name
+    return name.strip().lower().replace("_", "-")
+
+
+def deadline(name: str | Deadline, scale: float = 1.0) -> float:
+    """Seconds of a deadline (``waits.ENDPOINTS_PROPAGATION``, or by name:
+    ``"ENDPOINTS_PROPAGATION"`` / ``"endpoints-propagation"``) times ``scale``
+    (``--podnet-timeout-scale``)."""
+    return _lookup(name).scaled(scale)
 
 
 def deadlines(scale: float = 1.0) -> dict[str, float]:
     """Every named deadline after scaling, for the report header and the docs."""
-    return {label(name): seconds * scale for name, seconds in _DEADLINES.items()}
+    return {name: d.scaled(scale) for name, d in _DEADLINES.items()}
 
 
 class WaitTimeout(AssertionError):
@@ -213,15 +353,15 @@ class Waiter:
         self.cluster = cluster
         self.scale = scale
 
-    def seconds(self, name: str) -> float:
-        """The named deadline, scaled."""
-        return deadline(name, self.scale)
+    def seconds(self, name: Deadline) -> float:
+        """The deadline, scaled."""
+        return name.scaled(self.scale)
 
     # ............................................................................ the core
 
     def until(
         self,
-        name: str,
+        name: Deadline,
         what: str,
         kind: kube.Kind,
         namespace: str | None,
@@ -252,7 +392,7 @@ class Waiter:
             if result is not None:
                 return result
         shown = None if last is None else (show(last) if show else list(last.values()))
-        raise WaitTimeout(name, seconds, what, kube.to_yaml(shown))
+        raise WaitTimeout(name.name, seconds, what, kube.to_yaml(shown))
 
     # ............................................................................ nodes
 
@@ -260,7 +400,7 @@ class Waiter:
         """The nodes once no Ready node still carries a node-lifecycle taint, or as they are
         when ``NODE_TAINTS_CLEARED`` runs out (the caller leaves tainted ones out and says so).
         """
-        until = time.monotonic() + self.seconds("NODE_TAINTS_CLEARED")
+        until = time.monotonic() + self.seconds(NODE_TAINTS_CLEARED)
         nodes: list[kube.NodeInfo] = []
         for objects in self.cluster.observe(
             "nodes", None, until=until, label_selector=label_selector
@@ -273,7 +413,7 @@ class Waiter:
     # ............................................................................ pods
 
     def pod_ready(
-        self, namespace: str, name: str, *, deadline_name: str = "POD_STARTUP"
+        self, namespace: str, name: str, *, deadline_name: Deadline = POD_STARTUP
     ) -> kube.PodInfo:
         """Wait until the Pod is Ready (and not terminating)."""
         what = f"pod/{namespace}/{name} to be Ready"
@@ -284,7 +424,7 @@ class Waiter:
                 return None
             problem = unrecoverable_problem(raw)
             if problem:
-                raise Unrecoverable(deadline_name, what, problem, kube.to_yaml(raw))
+                raise Unrecoverable(deadline_name.name, what, problem, kube.to_yaml(raw))
             info = kube.pod_info(raw)
             return info if info.ready and not info.terminating else None
 
@@ -298,7 +438,7 @@ class Waiter:
         )
 
     def pod_ready_is(
-        self, namespace: str, name: str, ready: bool, *, deadline_name: str = "READINESS_CHANGE"
+        self, namespace: str, name: str, ready: bool, *, deadline_name: Deadline = READINESS_CHANGE
     ) -> kube.PodInfo:
         """Wait until the Pod's Ready condition is ``ready``."""
         what = f"pod/{namespace}/{name} to become {'Ready' if ready else 'not Ready'}"
@@ -306,37 +446,11 @@ class Waiter:
         def check(objects: dict[str, Raw]) -> kube.PodInfo | None:
             raw = objects.get(name)
             if raw is None:
-                raise Unrecoverable(deadline_name, what, "the Pod is gone", "<deleted>")
+                raise Unrecoverable(deadline_name.name, what, "the Pod is gone", "<deleted>")
             info = kube.pod_info(raw)
             return info if info.ready is ready else None
 
         return self.until(
-            deadline_name,
-            what,
-            "pods",
-            namespace,
-            check,
-            field_selector=f"metadata.name={name}",
-        )
-
-    def pod_gone(
-        self,
-        namespace: str,
-        name: str,
-        uid: str | None = None,
-        *,
-        deadline_name: str = "POD_DELETION",
-    ) -> None:
-        """Wait until the Pod (this ``uid`` of it, if given) no longer exists."""
-        what = f"pod/{namespace}/{name} to be gone"
-
-        def check(objects: dict[str, Raw]) -> bool | None:
-            raw = objects.get(name)
-            if raw is None or (uid is not None and raw["metadata"].get("uid") != uid):
-                return True
-            return None
-
-        self.until(
             deadline_name,
             what,
             "pods",
@@ -352,7 +466,7 @@ class Waiter:
         replicas: int,
         *,
         gone_uids: Iterable[str] = (),
-        deadline_name: str = "POD_STARTUP",
+        deadline_name: Deadline = POD_STARTUP,
         what: str | None = None,
         owner: str | None = None,
     ) -> list[kube.PodInfo]:
@@ -373,7 +487,7 @@ class Waiter:
             for raw in objects.values():
                 problem = unrecoverable_problem(raw, tolerate_unschedulable=draining)
                 if problem:
-                    raise Unrecoverable(deadline_name, description, problem, kube.to_yaml(raw))
+                    raise Unrecoverable(deadline_name.name, description, problem, kube.to_yaml(raw))
             if draining or len(infos) != replicas or not all(info.ready for info in infos):
                 return None
             return sorted(infos, key=lambda p: (p.node or "", p.name))
@@ -392,7 +506,7 @@ class Waiter:
             except kube.KubeError as exc:
                 shown = f"<deployment/{namespace}/{owner} unreadable: {exc}>"
             raise WaitTimeout(
-                deadline_name,
+                deadline_name.name,
                 timeout.seconds,
                 description,
                 f"{timeout.last_seen}\n--- deployment/{namespace}/{owner}:\n{shown}",
@@ -401,7 +515,7 @@ class Waiter:
     # ............................................................................ deployments
 
     def rollout_complete(
-        self, namespace: str, name: str, *, deadline_name: str = "ROLLOUT_COMPLETE"
+        self, namespace: str, name: str, *, deadline_name: Deadline = ROLLOUT_COMPLETE
     ) -> kube.DeploymentInfo:
         """Wait until the Deployment's controller reports every replica updated and available
         (what ``kubectl rollout status`` waits for)."""
@@ -414,7 +528,7 @@ class Waiter:
             failure = kube.condition(raw, "ReplicaFailure")
             if failure is not None and failure.get("status") == "True":
                 raise Unrecoverable(
-                    deadline_name,
+                    deadline_name.name,
                     what,
                     f"ReplicaFailure: {failure.get('message', '')}",
                     kube.to_yaml(raw),
@@ -422,7 +536,7 @@ class Waiter:
             progressing = kube.condition(raw, "Progressing")
             if progressing is not None and progressing.get("reason") == "ProgressDeadlineExceeded":
                 raise Unrecoverable(
-                    deadline_name,
+                    deadline_name.name,
                     what,
                     f"ProgressDeadlineExceeded: {progressing.get('message')}",
                     kube.to_yaml(raw),
@@ -453,7 +567,7 @@ class Waiter:
         service: str,
         ready_ips: Iterable[str],
         *,
-        deadline_name: str = "ENDPOINTS_PROPAGATION",
+        deadline_name: Deadline = ENDPOINTS_PROPAGATION,
     ) -> kube.EndpointSet:
         """Wait until the EndpointSlices of ``service`` list exactly ``ready_ips`` as ready."""
         expected = frozenset(ready_ips)
@@ -475,7 +589,7 @@ class Waiter:
 
     # ............................................................................ namespaces
 
-    def namespace_gone(self, name: str, *, deadline_name: str = "NAMESPACE_DELETION") -> None:
+    def namespace_gone(self, name: str, *, deadline_name: Deadline = NAMESPACE_DELETION) -> None:
         """Wait until the namespace no longer exists."""
         self.until(
             deadline_name,
@@ -487,7 +601,7 @@ class Waiter:
         )
 
     def default_service_account(
-        self, namespace: str, *, deadline_name: str = "NAMESPACE_SETUP"
+        self, namespace: str, *, deadline_name: Deadline = NAMESPACE_SETUP
     ) -> None:
         """Wait until the namespace has its ``default`` ServiceAccount (Pods need it)."""
         self.until(
@@ -500,7 +614,7 @@ class Waiter:
         )
 
     def namespaces_gone(
-        self, label_selector: str, *, deadline_name: str = "NAMESPACE_DELETION"
+        self, label_selector: str, *, deadline_name: Deadline = NAMESPACE_DELETION
     ) -> None:
         """Wait until no namespace matches ``label_selector``."""
         self.until(

@@ -10,9 +10,10 @@ templating. Every object, and every Pod a Deployment makes, carries
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import yaml
 
@@ -35,8 +36,19 @@ SERVICE_UDP_PORT: Final = 81
 UNREADY_FILE: Final = "/tmp/podnet/unready"
 #: One Pod per node: the echo Pods of a workload repel each other by hostname.
 SPREAD: Final = "spread"
-#: Every replica on one node.
+#: Every replica on one node (the first schedulable one).
 SAME_NODE: Final = "same-node"
+
+
+@dataclass(frozen=True)
+class OnNode:
+    """Every replica pinned to ``node`` (required node affinity by node name)."""
+
+    node: str
+
+
+#: Where an echo Deployment's replicas go: ``"spread"``, ``"same-node"`` or ``OnNode(name)``.
+Placement = Literal["spread", "same-node"] | OnNode
 
 
 @cache
@@ -128,17 +140,11 @@ def echo_deployment(
     *,
     image: str,
     replicas: int,
-    placement: str = SPREAD,
     node: str | None = None,
     test: str | None = None,
 ) -> Manifest:
-    """An agnhost netexec Deployment.
-
-    ``placement``: ``spread`` puts at most one replica on a node (required anti-affinity);
-    ``same-node`` and a node name pin every replica to ``node``.
-    """
-    if placement != SPREAD and node is None:
-        raise ValueError(f"placement {placement!r} needs the node to pin to")
+    """An agnhost netexec Deployment: every replica pinned to ``node`` if given, otherwise at
+    most one replica on a node (required anti-affinity)."""
     selector = workload_selector(name)
     deployment = manifest("echo-deployment.yaml")
     meta = deployment["metadata"]
@@ -150,8 +156,8 @@ def echo_deployment(
     deployment["spec"]["selector"]["matchLabels"] = selector
     template = deployment["spec"]["template"]
     template["metadata"]["labels"] = labels(run_id, **selector, **{ROLE_LABEL: "echo"})
-    template["spec"] = netexec_pod_spec(image, node=None if placement == SPREAD else node)
-    if placement == SPREAD:
+    template["spec"] = netexec_pod_spec(image, node=node)
+    if node is None:
         template["spec"]["affinity"] = spread_affinity(selector)
     return deployment
 

@@ -6,6 +6,7 @@ import pytest
 
 from pytest_podnet import kube, probes
 from pytest_podnet.fixtures import Podnet
+from pytest_podnet.workloads import OnNode
 
 
 def test_echo_spread_places_one_ready_pod_per_node(podnet: Podnet) -> None:
@@ -24,7 +25,7 @@ def test_echo_same_node_and_pinned_placement_put_every_replica_on_one_node(
 ) -> None:
     last = podnet.nodes()[-1].name
     together = podnet.echo_deployment(replicas=2, placement="same-node", name="together")
-    pinned = podnet.echo_deployment(replicas=2, placement=last, name="pinned")
+    pinned = podnet.echo_deployment(replicas=2, placement=OnNode(last), name="pinned")
 
     assert len({p.node for p in podnet.pods(together)}) == 1
     assert {p.node for p in podnet.pods(pinned)} == {last}
@@ -123,7 +124,7 @@ def test_client_pods_start_one_per_node_and_dual_stack_service_has_one_ip_per_fa
     nodes = [n.name for n in podnet.nodes()]
 
     clients = podnet.client_pods(nodes, prefix="sender")
-    echo = podnet.echo_deployment(replicas=1, placement=nodes[0])
+    echo = podnet.echo_deployment(replicas=1, placement=OnNode(nodes[0]))
     svc = podnet.service_for(echo, dual_stack=True)
 
     assert {node: pod.node for node, pod in clients.items()} == {n: n for n in nodes}

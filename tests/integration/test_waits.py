@@ -62,9 +62,7 @@ def test_pod_wait_gives_up_at_once_when_no_node_fits(podnet: Podnet) -> None:
 
 @pytest.mark.filterwarnings("ignore::pytest_podnet.fixtures.PodnetInvariantWarning")
 def test_pods_wait_gives_up_at_once_on_a_crash_loop(podnet: Podnet) -> None:
-    body = workloads.echo_deployment(
-        "crasher", podnet.run_id, image=podnet.image, replicas=1, placement="spread"
-    )
+    body = workloads.echo_deployment("crasher", podnet.run_id, image=podnet.image, replicas=1)
     container = body["spec"]["template"]["spec"]["containers"][0]
     container["args"] = ["netexec", "--http-port=not-a-port"]
     # Never Ready, so the wait cannot catch the crashing container in a brief Ready moment.
@@ -81,7 +79,7 @@ def test_pods_wait_gives_up_at_once_on_a_crash_loop(podnet: Podnet) -> None:
 
 
 def test_deadlines_scale_with_the_timeout_scale() -> None:
-    assert waits.deadline("endpoints-propagation", 2.0) == 2 * waits.ENDPOINTS_PROPAGATION
-    assert waits.deadline("POD_STARTUP") == waits.POD_STARTUP
+    assert waits.deadline("endpoints-propagation", 2.0) == 2 * waits.ENDPOINTS_PROPAGATION.seconds
+    assert waits.deadline("POD_STARTUP") == waits.POD_STARTUP.seconds
     with pytest.raises(KeyError, match="no deadline named"):
         waits.deadline("no-such-deadline")

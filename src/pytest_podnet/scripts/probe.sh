@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The probe batch of pytest-podnet, run by ONE exec in the source Pod (probes.run_probes):
+#   bash -c "$(cat probe.sh)" podnet-probe T A C P W  INDEX PROTO IP PORT REQUEST  ...
+# T: seconds per attempt (curl --max-time, nc -w); A: attempts while the answer is inconclusive;
+# C: seconds to keep calling an unreachable target (0: no convergence); P: probes at once;
+# W: seconds to wait before the first call (paces repeated batches).
+# Prints one line per probe:
+#   @@podnet INDEX ATTEMPTS EXIT-CODE ELAPSED-MICROSECONDS OUTPUT-WITH-NEWLINES-FLATTENED
+# Inconclusive answers are retried here, in the Pod, so a batch stays one exec; a wrong answer
+# is an answer and is never retried.
+set -u
+T=$1 A=$2 C=$3 P=$4 W=$5; shift 5
+D=/tmp/podnet; [ -d "$D" ] && [ -w "$D" ] || D=${TMPDIR:-/tmp}
+now() { local t=${EPOCHREALTIME/./}; echo "${t#0}"; }
+pause() { read -rt "$1" _ <> <(:) || :; }
+[ "$W" = 0 ] || pause "$W"
+inconclusive() {  # proto rc output
+  if [ "$1" = http ]; then
+    # curl exit codes that say the exchange broke half-way, not that the target refused or is
+    # silent: 16 HTTP/2 framing, 18 partial file, 52 empty reply, 55 send failure, 56 receive
+    # failure (reset). An exit 0 with an empty body is inconclusive too.
+    case $2 in 16|18|52|55|56) return 0;; 0) [ -z "$3" ]; return;; esac
+    return 1
+  fi
+  [ "$2" = 0 ] && [ -z "$3" ]
+}
+probe() {  # index proto ip port request
+  local start attempt=0 out rc host began err="$D/.probe-$$-$1" line
+  start=$(now)
+  while :; do
+    attempt=$((attempt + 1))
+    began=$(now)
+    if [ "$2" = http ]; then
+      case $3 in *:*) host="[$3]";; *) host=$3;; esac
+      out=$(curl -sS -v -g --max-time "$T" "http://$host:$4/$5" 2>"$err"); rc=$?
+      if [ "$rc" != 0 ]; then
+        out=""
+        while IFS= read -r line; do
+          case $line in "* "*|curl:*) out="$out${out:+ | }${line#\* }";; esac
+        done < "$err"
+      fi
+      rm -f "$err"
+    else
+      out=$(printf '%s\n' "$5" | nc -u -w "$T" "$3" "$4" 2>&1); rc=$?
+      # OpenBSD nc ends at once, silently, when ICMP says port or host unreachable; a target that
+      # stays silent keeps it waiting the full -w timeout.
+      if [ "$rc" = 0 ] && [ -z "$out" ] \
+         && [ $(( $(now) - began )) -lt $(( T * 1000000 - 500000 )) ]; then
+        rc=111; out="nc: connection refused (ended at once without a reply: ICMP unreachable)"
+      fi
+    fi
+    if [ "$C" != 0 ]; then
+      { [ "$rc" = 0 ] && [ -n "$out" ]; } && break
+      [ $(( $(now) - start )) -ge $(( C * 1000000 )) ] && break
+      pause 0.2
+    else
+      inconclusive "$2" "$rc" "$out" || break
+      [ "$attempt" -ge "$A" ] && break
+    fi
+  done
+  out=${out//$'\r'/}
+  printf '%s %s %s %s %s %s\n' "@@podnet" "$1" "$attempt" "$rc" $(( $(now) - start )) \
+    "${out//$'\n'/ | }"
+}
+running=0
+while [ $# -ge 5 ]; do
+  probe "$1" "$2" "$3" "$4" "$5" &
+  shift 5
+  running=$((running + 1))
+  if [ "$running" -ge "$P" ]; then wait -n; running=$((running - 1)); fi
+done
+wait
