@@ -92,14 +92,6 @@ class Replacement:
     seconds: float = 0.0
 
     @property
-    def old_ips(self) -> set[str]:
-        return {p.ip for p in self.old if p.ip}
-
-    @property
-    def new_ips(self) -> set[str]:
-        return {p.ip for p in self.new if p.ip}
-
-    @property
     def kept(self) -> list[str]:
         """Refs of the old Pods still among the new ones (same UID): not replaced at all."""
         new = {p.uid for p in self.new}

@@ -264,11 +264,6 @@ def deadline(name: str | Deadline, scale: float = 1.0) -> float:
     return _lookup(name).scaled(scale)
 
 
-def deadlines(scale: float = 1.0) -> dict[str, float]:
-    """Every named deadline after scaling, for the report header and the docs."""
-    return {name: d.scaled(scale) for name, d in _DEADLINES.items()}
-
-
 class WaitTimeout(AssertionError):
     """A wait ran out its named deadline; the message says what, how long, and what was seen."""
 

@@ -68,11 +68,6 @@ def labels(run_id: str, **extra: str) -> dict[str, str]:
     return {MANAGED_BY_LABEL: MANAGED_BY, RUN_LABEL: run_id, **extra}
 
 
-def run_selector(run_id: str) -> str:
-    """Label selector of every object of one run."""
-    return f"{RUN_LABEL}={run_id}"
-
-
 def namespace(
     name: str, run_id: str, *, test: str | None = None, enforce: str = "restricted"
 ) -> Manifest:
