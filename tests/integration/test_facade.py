@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_podnet import kube, probes
+from pytest_podnet import kube, probes, waits
 from pytest_podnet.fixtures import Podnet
 from pytest_podnet.workloads import OnNode
 
@@ -58,17 +58,21 @@ def test_set_ready_removes_and_readds_the_pod_in_the_endpoint_slices(podnet: Pod
 
     to_unready = podnet.set_ready(first, False)
     removal = podnet.wait_endpoints(svc, [second])
-    assert podnet.read(first).ready is False
+    unready = podnet.read(first)
+    removed = podnet.endpoints(svc)
     to_ready = podnet.set_ready(first, True)
     readded = podnet.wait_endpoints(svc, [first, second])
 
+    assert unready.ready is False
+    # The Pod stays in the slices, listed as not ready: removed from traffic, not forgotten.
+    assert (removed.ready_ips, removed.not_ready_ips) == ({second.ip}, {first.ip}), removed
     assert podnet.read(first).ready is True
     assert podnet.endpoints(svc).ready_ips == {first.ip, second.ip}
     podnet.record("readiness_off_seconds", to_unready)
     podnet.record("readiness_on_seconds", to_ready)
-    assert 0 < to_unready < podnet.deadline("READINESS_CHANGE")
-    assert removal >= 0
-    assert readded >= 0
+    podnet.record("removed_seconds", removal)
+    podnet.record("readded_seconds", readded)
+    assert 0 < to_unready < podnet.deadline(waits.READINESS_CHANGE)
 
 
 def test_delete_pod_and_evict_return_a_new_ready_pod_after_the_old_one_is_gone(

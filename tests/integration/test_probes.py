@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from inner_run import Inner
 
-from pytest_podnet import kube, probes, waits
+from pytest_podnet import kube, probes, waits, workloads
 from pytest_podnet.fixtures import Podnet
 
 
@@ -94,13 +94,25 @@ def test_dead_pod_ip_and_closed_port_are_refused_or_timed_out_never_reachable(
 def test_inconclusive_answers_are_retried_but_a_refusal_is_not(podnet: Podnet) -> None:
     client = podnet.client_pod()
     closed = probes.Probe(client.ip or "", 9, probes.HTTP, probes.CLIENTIP, "closed")
+    # netexec's UDP server reads a command it does not know and sends nothing back: a listener
+    # that stays silent on every attempt, so each attempt is inconclusive (unlike a dead IP,
+    # which the network may refuse with ICMP host unreachable).
+    silent = probes.Probe(
+        client.ip or "",
+        workloads.UDP_PORT,
+        probes.UDP,
+        "no-such-command",  # type: ignore[arg-type]
+        "silent udp listener",
+    )
 
     (refused,) = podnet.probe(from_=client, to=closed)
-    (silent,) = podnet.probe(from_=client, to=dead_ip(podnet, podnet.nodes()[0]), protocol="udp")
+    (unanswered,) = podnet.probe(from_=client, to=silent)
 
-    assert (refused.outcome, refused.attempts) == (probes.REFUSED, 1)
-    if silent.outcome == probes.TIMED_OUT:
-        assert silent.attempts == probes.ATTEMPTS
+    assert (refused.outcome, refused.attempts) == (probes.REFUSED, 1), str(refused)
+    assert (unanswered.outcome, unanswered.attempts) == (
+        probes.TIMED_OUT,
+        probes.ATTEMPTS,
+    ), str(unanswered)
 
 
 def test_probe_until_returns_the_converged_batch_or_times_out_naming_the_deadline(
@@ -116,15 +128,15 @@ def test_probe_until_returns_the_converged_batch_or_times_out_naming_the_deadlin
         svc,
         done=lambda rs: rs[0].outcome == probes.REACHABLE,
         what=f"{svc.ref} to answer",
-        deadline="DATAPLANE_PROPAGATION",
+        deadline=waits.DATAPLANE_PROPAGATION,
     )
-    converged = podnet.probe(client, svc, request=probes.HOSTNAME, converge="OLD_IP_RELEASE")
+    converged = podnet.probe(client, svc, request=probes.HOSTNAME, converge=waits.OLD_IP_RELEASE)
     with pytest.raises(waits.WaitTimeout, match=r"\[probe-attempt\] waiting for the impossible"):
         podnet.probe_until(
-            client, svc, done=lambda rs: False, what="the impossible", deadline="PROBE_ATTEMPT"
+            client, svc, done=lambda rs: False, what="the impossible", deadline=waits.PROBE_ATTEMPT
         )
 
-    assert 0 <= seconds < podnet.deadline("DATAPLANE_PROPAGATION")
+    assert 0 <= seconds < podnet.deadline(waits.DATAPLANE_PROPAGATION)
     assert results[0].seen_ip == client.ip
     assert converged[0].seen_hostname == pod.name
 

@@ -367,7 +367,12 @@ def test_import_images_lists_exact_upstream_names_unpacked(
 def test_import_images_twice_is_harmless(
     imported: Containerd, archives: dict[str, images.ImageArchive]
 ) -> None:
+    before = sorted(imported.ctr("images", "ls").stdout.splitlines()[1:])
+
     images.import_images(imported.socket, archives.values())
+
+    assert sorted(imported.ctr("images", "ls").stdout.splitlines()[1:]) == before
+    assert imported.run(PAUSE_IMAGE, "/pause", "-v").strip() == "pause.c v3.10.2"
 
 
 def test_pause_image_runs(imported: Containerd) -> None:
