@@ -151,22 +151,13 @@ def test_nothing_to_probe_is_an_error_naming_the_scope() -> None:
         )
 
 
-def test_the_judgement_is_the_expectation_the_check_passes() -> None:
-    crossing = matrix.Crossing(
-        "node-1",
-        "node-2",
-        SENDERS["node-1"],
-        "10.244.1.5",
-        ProbeResult("s", "t", probes.HTTP, probes.REACHABLE, "10.244.1.5", None, ""),
-    )
-    nated = matrix.Crossing(
-        "node-1",
-        "node-2",
-        SENDERS["node-1"],
-        "10.244.1.5",
-        ProbeResult("s", "t", probes.HTTP, probes.REACHABLE, "172.30.0.11", None, ""),
-    )
+def crossing(seen_ip: str) -> matrix.Crossing:
+    """A reachable probe from sender s1 (10.244.1.5) whose receiver saw ``seen_ip``."""
+    result = ProbeResult("s", "t", probes.HTTP, probes.REACHABLE, seen_ip, None, "")
+    return matrix.Crossing("node-1", "node-2", SENDERS["node-1"], "10.244.1.5", result)
 
-    assert matrix.source_is_sender_pod_ip(crossing)
-    assert not matrix.source_is_sender_pod_ip(nated)
-    assert matrix.any_source(nated)
+
+def test_the_judgement_is_the_expectation_the_check_passes() -> None:
+    assert matrix.source_is_sender_pod_ip(crossing("10.244.1.5"))
+    assert not matrix.source_is_sender_pod_ip(crossing("172.30.0.11"))
+    assert matrix.any_source(crossing("172.30.0.11"))
