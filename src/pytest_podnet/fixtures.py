@@ -31,6 +31,7 @@ from pytest_podnet.nodes import testable
 from pytest_podnet.outcomes import NotVerified
 from pytest_podnet.owner import OWNER_ANNOTATION, Owner
 from pytest_podnet.probes import BatchCheck, ProbeResult
+from pytest_podnet.settings import IpReuse, Keep
 from pytest_podnet.stash import (
     CLUSTER_KEY,
     NAMESPACES_KEY,
@@ -126,7 +127,7 @@ class Podnet:
     node_id: str
     user_properties: list[tuple[str, object]]
     privileged: bool = False
-    ip_reuse: str = "strict"
+    ip_reuse: IpReuse = "strict"
     node_selector: str | None = None
     undo: cleanup.UndoStack = field(default_factory=cleanup.UndoStack)
     _clients: int = 0
@@ -727,7 +728,7 @@ def namespace_name(worker: str | None = None) -> str:
     return f"podnet-{worker}-{datetime.now(UTC):%Y%m%d%H%M}-{secrets.token_hex(3)}"
 
 
-def _keep(item: pytest.Item, policy: str) -> bool:
+def _keep(item: pytest.Item, policy: Keep) -> bool:
     if policy == "always":
         return True
     if policy == "on-failure":
@@ -818,7 +819,7 @@ def podnet(request: pytest.FixtureRequest, podnet_cluster: kube.Cluster) -> Iter
         _teardown(facade, item, settings.keep)
 
 
-def _teardown(facade: Podnet, item: pytest.Item, keep: str) -> None:
+def _teardown(facade: Podnet, item: pytest.Item, keep: Keep) -> None:
     # Warnings may be errors (filterwarnings = error): raise them only after the undo ran.
     restarted = _restarted(facade)
     if _keep(item, keep):

@@ -23,6 +23,7 @@ from typing import Final, Literal
 
 from pytest_podnet import probes
 from pytest_podnet.kube import PodInfo, ServiceInfo
+from pytest_podnet.outcomes import NotVerified
 from pytest_podnet.probes import Probe, ProbeResult
 
 #: Marks of a node-pair matrix cell.
@@ -214,14 +215,21 @@ def probe_pairs(
     ``senders`` and ``receivers`` map a node name to the Pod (or Service) on that node. Every
     pair is probed before anything is judged; ``run`` makes one call per sender, protocol and
     family with all of that sender's probes. A pair whose sender or receiver has no address in a
-    family counts as unreachable in it. Raises ``ValueError`` when there is nothing to probe.
+    family counts as unreachable in it. Nothing to probe (no pair, no family) is ``NotVerified``:
+    the check could not observe, which says nothing about the guarantee.
     """
     nodes = sorted(set(senders) | set(receivers))
     pairs = pairs_in(scope, nodes)
     if not pairs:
-        raise ValueError(f"no {scope} node pair among schedulable nodes {nodes}")
+        raise NotVerified(
+            f"no {scope} node pair among the nodes {nodes}",
+            "run on a cluster with enough schedulable nodes (see --podnet-node-selector)",
+        )
     if not families:
-        raise ValueError(f"no IP family to probe {what} in: {dict(receivers)}")
+        raise NotVerified(
+            f"no IP family to probe {what} in: {dict(receivers)}",
+            "give the Pods and Services an address in a common IP family",
+        )
     matrices = []
     for protocol in protocols:
         for family in families:

@@ -8,6 +8,7 @@ import pytest
 
 from pytest_podnet import matrix, probes
 from pytest_podnet.kube import PodInfo, ServiceInfo, ServicePort
+from pytest_podnet.outcomes import NotVerified
 from pytest_podnet.probes import Probe, ProbeResult
 
 NODES = ("node-1", "node-2")
@@ -138,8 +139,8 @@ def test_families_follow_the_senders_and_for_services_only_those_every_service_h
     assert matrix.families_to_probe(["IPv4", "IPv6"], SENDERS, {"n": single, "m": dual}) == ["IPv4"]
 
 
-def test_nothing_to_probe_is_an_error_naming_the_scope() -> None:
-    with pytest.raises(ValueError, match="no cross-node node pair"):
+def test_nothing_to_probe_is_not_verified_naming_the_scope() -> None:
+    with pytest.raises(NotVerified, match="no cross-node node pair"):
         matrix.probe_pairs(
             {"node-1": SENDERS["node-1"]},
             {"node-1": RECEIVERS["node-1"]},
