@@ -88,7 +88,7 @@ def podnet_sweep(podnet_args: list[str], *args: str) -> subprocess.CompletedProc
         ],
         capture_output=True,
         text=True,
-        timeout=waits.NAMESPACE_DELETION + INNER_EXIT,
+        timeout=waits.NAMESPACE_DELETION.seconds + INNER_EXIT,
         check=False,
     )
 
