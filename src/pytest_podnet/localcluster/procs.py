@@ -17,10 +17,15 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
+
 from pytest_podnet.localcluster import paths
 
 #: How long a daemon gets to exit after SIGTERM before SIGKILL (kubelet and containerd drain fast).
 STOP_GRACE = 10.0
+#: From spawn to the daemon's own program running: nsenter enters two namespaces and execs, in
+#: milliseconds; 10 s covers a machine whose cores are busy.
+DAEMON_EXEC = 10.0
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,25 @@ def start(
     (pid_dir() / f"{name}.json").write_text(
         json.dumps({"pid": pid, "executable": executable, "log": str(log)})
     )
+    _until_executed(daemon)
     return daemon
+
+
+def _until_executed(daemon: Daemon) -> None:
+    """Return once ``daemon`` runs its own program (not still ``nsenter`` on the way to it), or
+    has exited: a caller that checks ``alive`` right after ``start`` (a fault that pauses the
+    kube-proxy it just restarted) must not see the ``nsenter`` in between."""
+
+    @retry(
+        retry=retry_if_result(lambda settled: not settled),
+        wait=wait_fixed(0.02),
+        stop=stop_after_delay(DAEMON_EXEC),
+        retry_error_callback=lambda state: False,
+    )
+    def settled() -> bool:
+        return daemon.alive or not Path(f"/proc/{daemon.pid}").exists()
+
+    settled()
 
 
 def _keep_fds_from_daemons() -> None:
