@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_podnet.fixtures import Podnet
+from pytest_podnet.facade import Podnet
 from pytest_podnet.workloads import Placement
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_podnet.fixtures import Replacement
+from pytest_podnet.facade import Replacement
 from pytest_podnet.kube import ServiceInfo
 from pytest_podnet.probes import answered_only_by
 

@@ -107,8 +107,10 @@ def test_fixtures_are_listed_with_podnet_without_connecting(
 
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(
+        ["podnet_cluster [[]session scope[]] -- *pytest_podnet/fixtures.py:*"]
+    )
+    result.stdout.fnmatch_lines(
         [
-            "podnet_cluster [[]session scope[]] -- *pytest_podnet/fixtures.py:*",
             "podnet -- *pytest_podnet/fixtures.py:*",
             "    The pytest-podnet façade, bound to a fresh namespace for this test.",
         ]

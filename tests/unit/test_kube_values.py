@@ -211,7 +211,7 @@ def test_event_info_flattens_the_involved_object_and_picks_the_latest_time() -> 
 def test_domain_error_maps_api_statuses_and_keeps_the_server_message(
     status: int, error: type[kube.KubeError]
 ) -> None:
-    exc = kube.k8s.ApiException(status=status, reason="Reason")
+    exc = kube.errors.k8s.ApiException(status=status, reason="Reason")
     exc.body = '{"message": "pods \\"echo-1\\" is forbidden: nope"}'
 
     mapped = kube._domain_error(exc, "read pod/ns/echo-1")
@@ -222,7 +222,7 @@ def test_domain_error_maps_api_statuses_and_keeps_the_server_message(
 
 
 def test_domain_error_reads_a_refused_exec_upgrade_and_a_connection_failure() -> None:
-    upgrade = kube.k8s.ApiException(status=0, reason="Handshake status 403 Forbidden\nmore")
+    upgrade = kube.errors.k8s.ApiException(status=0, reason="Handshake status 403 Forbidden\nmore")
     refused = urllib3.exceptions.NewConnectionError(None, "Connection refused")  # type: ignore[arg-type]
 
     exec_error = kube._domain_error(upgrade, "exec in pod/ns/client")

@@ -1,0 +1,699 @@
+"""The ``podnet`` façade: what a check arranges, acts and observes with.
+
+A check arranges with the façade (``podnet.echo_deployment()``, ``podnet.client_pod()``,
+``podnet.service_for(echo)``), acts with one verb (``podnet.replace(echo, "rollout-restart")``),
+and asserts on the typed values it returns. Every method that changes the cluster waits,
+watch-driven and within a named deadline (``waits``), for the state it promises before it
+returns. The fixtures that make one per test, bound to its own namespace, are in ``fixtures``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Literal, get_args, overload
+
+import allure
+import pytest
+
+from pytest_podnet import cleanup, kube, matrix, probes, waits, workloads
+from pytest_podnet.kube import DeploymentInfo, EndpointSet, NodeInfo, PodInfo, ServiceInfo
+from pytest_podnet.nodes import testable
+from pytest_podnet.probes import BatchCheck, ProbeResult
+from pytest_podnet.settings import IpReuse
+from pytest_podnet.workloads import OnNode, Placement
+
+#: Seconds between two batches of ``probe_until``, spent in the source Pod: kube-proxy's own
+#: minimum sync period is 1 s, so a few tries per second see every change without flooding.
+PROBE_PACING = 0.2
+#: Environment variable bumped in the Pod template when ``set_image`` keeps the same image, so
+#: the template still changes and the Deployment rolls out new Pods.
+TEMPLATE_REVISION_ENV = "PODNET_TEMPLATE_REVISION"
+
+#: The ways ``Podnet.replace`` replaces Pods of an echo Deployment.
+ReplacementKind = Literal[
+    "delete",
+    "eviction",
+    "rollout-restart",
+    "set-image",
+    "delete-all-pods",
+    "scale-to-zero-and-back",
+]
+REPLACEMENT_KINDS: Final[tuple[ReplacementKind, ...]] = get_args(ReplacementKind)
+
+
+@dataclass(frozen=True)
+class Echo:
+    """An echo Deployment (agnhost netexec) as the façade created it."""
+
+    namespace: str
+    name: str
+    selector: Mapping[str, str]
+    placement: Placement | None
+    node: str | None
+    image: str
+
+    @property
+    def ref(self) -> str:
+        return f"deployment/{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """The Pods of a workload before and after they were replaced; ``seconds`` it took."""
+
+    old: list[PodInfo]
+    new: list[PodInfo]
+    seconds: float = 0.0
+
+    @property
+    def kept(self) -> list[str]:
+        """Refs of the old Pods still among the new ones (same UID): not replaced at all."""
+        new = {p.uid for p in self.new}
+        return [p.ref for p in self.old if p.uid in new]
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """A target that converged from every node: per node (of the client that probed it) the
+    seconds until it answered as ``expected`` and the batch that did."""
+
+    target: str
+    expected: str
+    seconds: Mapping[str, float]
+    results: Mapping[str, list[ProbeResult]]
+
+    @property
+    def slowest(self) -> float:
+        """The seconds of the node whose dataplane followed last."""
+        return max(self.seconds.values(), default=0.0)
+
+
+@dataclass
+class Podnet:
+    """The façade a check uses; one per test, bound to that test's namespace."""
+
+    cluster: kube.Cluster
+    namespace: str
+    run_id: str
+    image: str
+    timeout_scale: float
+    node_id: str
+    user_properties: list[tuple[str, object]]
+    privileged: bool = False
+    ip_reuse: IpReuse = "strict"
+    node_selector: str | None = None
+    undo: cleanup.UndoStack = field(default_factory=cleanup.UndoStack)
+    _clients: int = 0
+    _service_account_ready: bool = False
+
+    def __post_init__(self) -> None:
+        self.waiter = waits.Waiter(self.cluster, self.timeout_scale)
+
+    # ................................................................ cluster facts
+
+    def nodes(self) -> list[NodeInfo]:
+        """The nodes the checks use (Ready, schedulable, matched by --podnet-node-selector),
+        sorted by name."""
+        return testable(self.cluster.nodes(self.node_selector))
+
+    def ip_families(self) -> list[str]:
+        """``IPv4`` and/or ``IPv6``: the families the nodes' Pod CIDRs have."""
+        return self.cluster.ip_families()
+
+    def all_pods(self) -> list[PodInfo]:
+        """Every Pod of the cluster, in every namespace (for cluster-wide IP uniqueness)."""
+        return self.cluster.all_pods()
+
+    def deadline(self, name: waits.Deadline | str) -> float:
+        """A deadline of ``waits`` (``waits.POD_STARTUP`` or its name) in seconds, scaled by
+        ``--podnet-timeout-scale``."""
+        return waits.deadline(name, self.timeout_scale)
+
+    # ................................................................ creating
+
+    def echo_deployment(
+        self, replicas: int = 2, *, placement: Placement = workloads.SPREAD, name: str = "echo"
+    ) -> Echo:
+        """Create an agnhost netexec Deployment and wait until every replica is Ready.
+
+        ``placement``: ``"spread"`` (at most one replica per node; ``replicas`` must not exceed
+        the schedulable nodes), ``"same-node"`` (every replica on the first schedulable node),
+        or ``OnNode(name)`` (every replica pinned to that node).
+        """
+        nodes = [n.name for n in self.nodes()]
+        node: str | None = None
+        if isinstance(placement, OnNode):
+            if placement.node not in nodes:
+                raise ValueError(
+                    f"echo_deployment(placement={placement!r}): not a schedulable node; "
+                    f"one of {nodes}"
+                )
+            node = placement.node
+        elif placement == workloads.SPREAD:
+            if replicas > len(nodes):
+                raise ValueError(
+                    f"echo_deployment(replicas={replicas}, placement='spread') needs "
+                    f"{replicas} schedulable nodes, the cluster has {len(nodes)}: {nodes}"
+                )
+        elif placement == workloads.SAME_NODE:
+            if not nodes:
+                raise ValueError("echo_deployment(placement='same-node'): no schedulable node")
+            node = nodes[0]
+        else:
+            raise ValueError(
+                f"echo_deployment(placement={placement!r}): use 'spread', 'same-node' or "
+                f"OnNode(name) with one of {nodes}"
+            )
+        body = workloads.echo_deployment(
+            name,
+            self.run_id,
+            image=self.image,
+            replicas=replicas,
+            node=node,
+            test=self.node_id,
+        )
+        self.cluster.create_deployment(self.namespace, body)
+        self.undo.push(
+            f"deployment/{self.namespace}/{name}",
+            lambda: self.cluster.delete_deployment(self.namespace, name),
+        )
+        echo = Echo(
+            self.namespace, name, workloads.workload_selector(name), placement, node, self.image
+        )
+        self._settle(echo, replicas, deadline_name=waits.POD_STARTUP)
+        return echo
+
+    def client_pod(self, node: str | None = None, name: str | None = None) -> PodInfo:
+        """Create a netexec Pod to probe from (pinned to ``node`` if given); wait until Ready."""
+        name = self._create_client(node, name)
+        return self.waiter.pod_ready(self.namespace, name)
+
+    def client_pods(self, nodes: Sequence[str], prefix: str = "client") -> dict[str, PodInfo]:
+        """Create ``{prefix}-{i}`` pinned to each of ``nodes`` at once, then wait until all are
+        Ready; return them by node."""
+        names = {node: self._create_client(node, f"{prefix}-{i}") for i, node in enumerate(nodes)}
+        return {node: self.waiter.pod_ready(self.namespace, name) for node, name in names.items()}
+
+    def host_network_pod(self, node: str, name: str | None = None) -> PodInfo:
+        """Create a hostNetwork Pod on ``node`` to probe from (agnhost ``pause``: binds nothing
+        on the host); wait until Ready. Needs ``--podnet-privileged``."""
+        if not self.privileged:
+            raise pytest.UsageError(
+                "podnet.host_network_pod() needs a hostNetwork Pod, which the restricted Pod "
+                "Security profile forbids: pass --podnet-privileged (or mark the check "
+                "podnet_privileged so it is skipped without it)"
+            )
+        self._check_node(node, "host_network_pod")
+        self._service_account()
+        self._clients += 1
+        name = name or f"host-{self._clients}"
+        body = workloads.host_network_pod(
+            name, self.run_id, image=self.image, node=node, test=self.node_id
+        )
+        self.cluster.create_pod(self.namespace, body)
+        self.undo.push(
+            f"pod/{self.namespace}/{name}", lambda: self.cluster.delete_pod(self.namespace, name)
+        )
+        return self.waiter.pod_ready(self.namespace, name)
+
+    def _create_client(self, node: str | None, name: str | None) -> str:
+        self._clients += 1
+        name = name or ("client" if self._clients == 1 else f"client-{self._clients}")
+        if node is not None:
+            self._check_node(node, "client_pod")
+        self._service_account()
+        body = workloads.client_pod(
+            name, self.run_id, image=self.image, node=node, test=self.node_id
+        )
+        self.cluster.create_pod(self.namespace, body)
+        self.undo.push(
+            f"pod/{self.namespace}/{name}", lambda: self.cluster.delete_pod(self.namespace, name)
+        )
+        return name
+
+    def _check_node(self, node: str, what: str) -> None:
+        names = [n.name for n in self.nodes()]
+        if node not in names:
+            raise ValueError(f"{what}(node={node!r}): not a schedulable node; one of {names}")
+
+    def _service_account(self) -> None:
+        if not self._service_account_ready:
+            self.waiter.default_service_account(self.namespace)
+            self._service_account_ready = True
+
+    def service_for(
+        self, echo: Echo, name: str | None = None, *, dual_stack: bool = False
+    ) -> ServiceInfo:
+        """Create a ClusterIP Service (TCP 80 -> 8080, UDP 81 -> 8081) for ``echo``; wait until
+        its EndpointSlices list exactly the Ready echo Pods. ``dual_stack`` asks for a ClusterIP
+        per IP family the cluster has (``ipFamilyPolicy: PreferDualStack``).
+
+        kube-proxy programs the ClusterIP a little after the slices list it: call
+        ``expect_reachable`` (which allows ``DATAPLANE_PROPAGATION``) before a probe that must
+        not see that lag."""
+        name = name or echo.name
+        body = workloads.service(
+            name,
+            self.run_id,
+            selector=dict(echo.selector),
+            test=self.node_id,
+            dual_stack=dual_stack,
+        )
+        svc = self.cluster.create_service(self.namespace, body)
+        self.undo.push(
+            f"svc/{self.namespace}/{name}",
+            lambda: self.cluster.delete_service(self.namespace, name),
+        )
+        ready = {p.ip for p in self.pods(echo) if p.ready and p.ip}
+        self.waiter.endpoints_exactly(self.namespace, name, ready)
+        return svc
+
+    # ................................................................ reading
+
+    def pods(self, echo: Echo) -> list[PodInfo]:
+        """The current (not terminating) Pods of ``echo``, sorted by node and name."""
+        pods = self.cluster.pods(echo.namespace, waits.selector_string(echo.selector))
+        return sorted((p for p in pods if not p.terminating), key=lambda p: (p.node or "", p.name))
+
+    @overload
+    def read(self, obj: ServiceInfo) -> ServiceInfo: ...
+    @overload
+    def read(self, obj: PodInfo) -> PodInfo: ...
+    @overload
+    def read(self, obj: Echo) -> DeploymentInfo: ...
+
+    def read(self, obj: ServiceInfo | PodInfo | Echo) -> ServiceInfo | PodInfo | DeploymentInfo:
+        """A fresh read: ``ServiceInfo`` for a Service, ``PodInfo`` for a Pod,
+        ``DeploymentInfo`` for an echo Deployment."""
+        if isinstance(obj, ServiceInfo):
+            return self.cluster.read_service(obj.namespace, obj.name)
+        if isinstance(obj, PodInfo):
+            return self.cluster.read_pod(obj.namespace, obj.name)
+        if isinstance(obj, Echo):
+            return self.cluster.read_deployment(obj.namespace, obj.name)
+        raise TypeError(f"podnet.read() takes a ServiceInfo, PodInfo or Echo, not {obj!r}")
+
+    def deployment(self, echo: Echo) -> DeploymentInfo:
+        """A fresh read of ``echo``'s Deployment."""
+        return self.cluster.read_deployment(echo.namespace, echo.name)
+
+    def endpoints(self, svc: ServiceInfo) -> EndpointSet:
+        """What the Service's EndpointSlices list now."""
+        return self.cluster.endpoints(svc.namespace, svc.name)
+
+    # ................................................................ acting
+
+    def delete_pod(self, pod: PodInfo) -> PodInfo:
+        """Delete one echo Pod; return its Ready replacement once the old Pod is gone."""
+        return self._replace_one(
+            pod, lambda: self.cluster.delete_pod(pod.namespace, pod.name, uid=pod.uid)
+        )
+
+    def evict(self, pod: PodInfo) -> PodInfo:
+        """Evict one echo Pod through the Eviction API; return its Ready replacement once the
+        old Pod is gone."""
+        return self._replace_one(pod, lambda: self.cluster.evict_pod(pod.namespace, pod.name))
+
+    def rollout_restart(self, echo: Echo) -> Replacement:
+        """``kubectl rollout restart``: wait until every Pod is replaced and the old ones gone."""
+        return self._roll(echo, lambda: self.cluster.rollout_restart(echo.namespace, echo.name))
+
+    def set_image(self, echo: Echo, image: str | None = None) -> Replacement:
+        """``kubectl set image`` to ``image`` (default: the run's image) and wait for the
+        rollout. When the image does not change, an env var in the template is bumped so the
+        Deployment still replaces every Pod (a new template hash, the same image)."""
+        target = image or self.image
+        current = self.deployment(echo).image
+        container: dict[str, Any] = {"name": workloads.CONTAINER, "image": target}
+        if target == current:
+            revision = datetime.now(UTC).strftime("%Y%m%d%H%M%S%f")
+            container["env"] = [{"name": TEMPLATE_REVISION_ENV, "value": revision}]
+        patch = {"spec": {"template": {"spec": {"containers": [container]}}}}
+        return self._roll(
+            echo, lambda: self.cluster.patch_deployment(echo.namespace, echo.name, patch)
+        )
+
+    def scale(self, echo: Echo, replicas: int) -> list[PodInfo]:
+        """Scale ``echo`` to ``replicas``; return its Pods once exactly that many are Ready
+        (and, scaling down, the removed ones gone)."""
+        self.cluster.scale_deployment(echo.namespace, echo.name, replicas)
+        return self._settle(echo, replicas, deadline_name=waits.POD_REPLACEMENT)
+
+    def replace_all_pods(self, echo: Echo) -> Replacement:
+        """Delete every Pod of ``echo`` at once; wait for as many Ready replacements and for
+        every old Pod to be gone."""
+        start = time.monotonic()
+        old = self.pods(echo)
+        replicas = self.deployment(echo).replicas
+        for pod in old:
+            self.cluster.delete_pod(pod.namespace, pod.name, uid=pod.uid)
+        new = self._settle(
+            echo, replicas, gone_uids={p.uid for p in old}, deadline_name=waits.POD_REPLACEMENT
+        )
+        return Replacement(old, new, time.monotonic() - start)
+
+    def replace(self, echo: Echo, how: ReplacementKind) -> Replacement:
+        """Replace Pods of ``echo`` the way ``how`` says; return them once the replacements are
+        Ready and every replaced Pod is gone.
+
+        ``delete`` and ``eviction``: the first Pod (by node and name), by a Pod delete or through
+        the Eviction API; ``rollout-restart`` and ``set-image`` (the run's image, a new template):
+        every Pod, one at a time; ``delete-all-pods``: every Pod at once;
+        ``scale-to-zero-and-back``: to 0 replicas, then back to as many as before.
+        """
+        start = time.monotonic()
+        if how in ("delete", "eviction"):
+            victim = self.pods(echo)[0]
+            new = self.delete_pod(victim) if how == "delete" else self.evict(victim)
+            return Replacement([victim], [new], time.monotonic() - start)
+        if how == "rollout-restart":
+            return self.rollout_restart(echo)
+        if how == "set-image":
+            return self.set_image(echo)
+        if how == "delete-all-pods":
+            return self.replace_all_pods(echo)
+        if how == "scale-to-zero-and-back":
+            old = self.pods(echo)
+            self.scale(echo, 0)
+            return Replacement(old, self.scale(echo, len(old)), time.monotonic() - start)
+        raise ValueError(f"replace(how={how!r}): use one of {', '.join(REPLACEMENT_KINDS)}")
+
+    def set_ready(self, pod: PodInfo, ready: bool) -> float:
+        """Switch the Pod's readiness probe to pass (``True``) or fail (``False``); return the
+        seconds from the switch until the Pod's Ready condition follows."""
+        command = (
+            ["rm", "-f", workloads.UNREADY_FILE]
+            if ready
+            else ["bash", "-c", f": > {workloads.UNREADY_FILE}"]
+        )
+        start = time.monotonic()
+        result = self.cluster.exec(
+            pod.namespace,
+            pod.name,
+            command,
+            timeout=self.deadline(waits.EXEC_OVERHEAD),
+            container=workloads.CONTAINER,
+        )
+        if result.exit_code != 0:
+            raise AssertionError(
+                f"could not switch readiness of {pod.ref} to {ready}: exit {result.exit_code}, "
+                f"{result.stderr.strip() or result.stdout.strip()}"
+            )
+        self.waiter.pod_ready_is(pod.namespace, pod.name, ready)
+        return time.monotonic() - start
+
+    def wait_endpoints(self, svc: ServiceInfo, ready_ips: Iterable[str | PodInfo]) -> float:
+        """Wait until the Service's EndpointSlices list exactly ``ready_ips`` (IPs or Pods) as
+        ready; return the seconds it took."""
+        ips = {ip.ip if isinstance(ip, PodInfo) else ip for ip in ready_ips}
+        if None in ips:
+            raise ValueError(f"wait_endpoints: a Pod without an IP in {ready_ips!r}")
+        start = time.monotonic()
+        self.waiter.endpoints_exactly(svc.namespace, svc.name, {ip for ip in ips if ip})
+        return time.monotonic() - start
+
+    # ................................................................ probing
+
+    def probe(
+        self,
+        from_: PodInfo,
+        to: probes.Target | Sequence[probes.Target],
+        protocol: probes.Protocol = probes.HTTP,
+        request: probes.Request = probes.CLIENTIP,
+        count: int = 1,
+        converge: waits.Deadline | None = None,
+    ) -> list[ProbeResult]:
+        """Call every target from ``from_`` in one exec; ``count`` calls per target.
+
+        Targets: a Pod (its IP, netexec's port), a Service (its ClusterIP and port), a bare IP
+        (netexec's port), or a ``probes.Probe``. Inconclusive answers are retried, wrong ones
+        never; outcomes are ``probes.REACHABLE``, ``REFUSED``, ``TIMED_OUT`` or ``ERROR``.
+        With ``converge`` (a deadline, e.g. ``waits.DATAPLANE_PROPAGATION``) an unreachable
+        target is called again until it answers or that deadline passes; the last answer is
+        returned either way, and an answer, right or wrong, is never retried.
+        """
+        return probes.run_probes(
+            self.cluster,
+            from_,
+            _as_targets(to),
+            protocol=protocol,
+            request=request,
+            count=count,
+            converge_within=self.deadline(converge) if converge else None,
+            scale=self.timeout_scale,
+        )
+
+    def probe_until(
+        self,
+        from_: PodInfo,
+        to: probes.Target | Sequence[probes.Target],
+        *,
+        done: Callable[[Sequence[ProbeResult]], bool],
+        what: str,
+        deadline: waits.Deadline,
+        protocol: probes.Protocol = probes.HTTP,
+        request: probes.Request = probes.CLIENTIP,
+        count: int = 1,
+    ) -> tuple[float, list[ProbeResult]]:
+        """Run one batch again and again until ``done(results)``; return the seconds it took and
+        the batch that satisfied it (``done``: a ``probes.BatchCheck`` such as
+        ``probes.answered_only_by(names)``). Past ``deadline`` (scaled) raise
+        ``waits.WaitTimeout`` with ``what`` and the last batch. For convergence only (a
+        dataplane catching up with a change): assert the settled state with ``probe`` after."""
+        seconds = self.deadline(deadline)
+        start = time.monotonic()
+        pause = 0.0
+        while True:
+            # Batches after the first wait PROBE_PACING in the Pod before calling, so a
+            # dataplane that is still behind is not hammered by back-to-back execs.
+            results = probes.run_probes(
+                self.cluster,
+                from_,
+                _as_targets(to),
+                protocol=protocol,
+                request=request,
+                count=count,
+                scale=self.timeout_scale,
+                pause=pause,
+            )
+            elapsed = time.monotonic() - start
+            if done(results):
+                return elapsed, results
+            if elapsed >= seconds:
+                raise waits.WaitTimeout(
+                    waits.label(deadline), seconds, what, "\n".join(f"  {r}" for r in results)
+                )
+            pause = PROBE_PACING
+
+    def converge(
+        self,
+        clients: Mapping[str, PodInfo],
+        to: probes.Target,
+        expect: BatchCheck,
+        *,
+        count: int,
+        context: str = "",
+        request: probes.Request = probes.HOSTNAME,
+        deadline: waits.Deadline = waits.DATAPLANE_PROPAGATION,
+    ) -> Convergence:
+        """Wait until ``to`` is ``expect`` (e.g. ``probes.answered_only_by(names)``) from the
+        client on every node, ``count`` requests a batch (each a new connection), within
+        ``deadline`` per node; return how long each node took.
+
+        Each node's dataplane is programmed on its own, so each node's client converges on its
+        own; the first that does not raises ``waits.WaitTimeout`` naming the node, what was
+        expected (``expect.description``, then ``context``) and its last batch.
+        """
+        seconds: dict[str, float] = {}
+        results: dict[str, list[ProbeResult]] = {}
+        target = _described(to)
+        for node, client in clients.items():
+            seconds[node], results[node] = self.probe_until(
+                from_=client,
+                to=to,
+                request=request,
+                count=count,
+                done=expect,
+                what=f"{target} to be {expect.description} from {client.ref} on {node}"
+                + (f" ({context})" if context else ""),
+                deadline=deadline,
+            )
+        return Convergence(target, expect.description, seconds, results)
+
+    def probe_pairs(
+        self,
+        senders: Mapping[str, PodInfo],
+        receivers: Mapping[str, matrix.Receiver],
+        scope: matrix.Scope,
+        *,
+        what: str,
+        expect: matrix.Expectation,
+        converge: waits.Deadline | None = None,
+        protocols: Sequence[probes.Protocol] = (probes.HTTP, probes.UDP),
+    ) -> matrix.PairMatrices:
+        """Probe ``/clientip`` from every sender to every receiver it pairs with in ``scope``;
+        one ``matrix.PairMatrix`` per protocol and IP family, each recorded for the report.
+
+        ``senders`` and ``receivers`` map a node name to the Pod (or, for receivers, the Service
+        whose one backend runs there) on that node. ``expect`` (e.g.
+        ``matrix.source_is_sender_pod_ip``) judges every reachable pair. Pods are probed in every
+        IP family of the cluster (a Pod without an address in one counts as unreachable in it),
+        Services in the families they have. With ``converge`` (for a Service the dataplane may
+        still be programming) an unreachable pair is probed again until that deadline; an
+        answer, right or wrong, is never retried.
+        """
+        families = matrix.families_to_probe(self.ip_families(), senders, receivers)
+
+        def run(sender: PodInfo, batch: Sequence[probes.Probe]) -> list[ProbeResult]:
+            return self.probe(from_=sender, to=list(batch), converge=converge)
+
+        found = matrix.probe_pairs(
+            senders,
+            receivers,
+            scope,
+            what=what,
+            expect=expect,
+            families=families,
+            run=run,
+            protocols=protocols,
+        )
+        for pairs in found.matrices:
+            self.record(f"matrix {pairs.what}", pairs.rows())
+        return found
+
+    def expect_reachable(
+        self,
+        from_: PodInfo,
+        to: probes.Target | Sequence[probes.Target],
+        protocol: probes.Protocol = probes.HTTP,
+        request: probes.Request = probes.CLIENTIP,
+    ) -> list[ProbeResult]:
+        """Assert that ``from_`` reaches every target, allowing the dataplane
+        ``DATAPLANE_PROPAGATION`` to converge; return the results."""
+        within = self.deadline(waits.DATAPLANE_PROPAGATION)
+        results = probes.run_probes(
+            self.cluster,
+            from_,
+            _as_targets(to),
+            protocol=protocol,
+            request=request,
+            converge_within=within,
+            scale=self.timeout_scale,
+        )
+        failed = [r for r in results if r.outcome != probes.REACHABLE]
+        assert not failed, (
+            f"{len(failed)} of {len(results)} target(s) not reachable from {from_.ref} "
+            f"({from_.ip} on {from_.node}) within {within:g}s "
+            f"[{waits.DATAPLANE_PROPAGATION}]:\n" + "\n".join(f"  {r}" for r in failed)
+        )
+        return results
+
+    # ................................................................ reporting
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """A named step of the check (an allure step too)."""
+        with allure.step(name):
+            yield
+
+    def record(self, name: str, value: object) -> None:
+        """Record a measured value or observation for the JSON report (``podnet:<name>``) and
+        allure (a parameter for a scalar, an attachment for anything else)."""
+        self.user_properties.append((f"podnet:{name}", value))
+        if isinstance(value, str | int | float | bool) or value is None:
+            allure.dynamic.parameter(f"podnet:{name}", value, excluded=True)
+        else:
+            allure.attach(
+                _as_text(value), name=f"podnet:{name}", attachment_type=allure.attachment_type.TEXT
+            )
+
+    # ................................................................ internals
+
+    def _settle(
+        self,
+        echo: Echo,
+        replicas: int,
+        *,
+        gone_uids: Iterable[str] = (),
+        deadline_name: waits.Deadline,
+    ) -> list[PodInfo]:
+        pods = self.waiter.pods_settled(
+            echo.namespace,
+            echo.selector,
+            replicas,
+            gone_uids=gone_uids,
+            deadline_name=deadline_name,
+            owner=echo.name,
+        )
+        self.waiter.rollout_complete(echo.namespace, echo.name)
+        return pods
+
+    def _echo_of(self, pod: PodInfo) -> Echo:
+        workload = pod.labels.get(workloads.WORKLOAD_LABEL)
+        if pod.labels.get(workloads.ROLE_LABEL) != "echo" or workload is None:
+            raise ValueError(
+                f"{pod.ref} is not an echo Pod (role {pod.labels.get(workloads.ROLE_LABEL)!r}): "
+                "only a Deployment's Pods get a replacement"
+            )
+        return Echo(
+            pod.namespace, workload, workloads.workload_selector(workload), None, None, self.image
+        )
+
+    def _replace_one(self, pod: PodInfo, remove: Any) -> PodInfo:
+        echo = self._echo_of(pod)
+        before = {p.uid for p in self.cluster.pods(echo.namespace, _sel(echo))}
+        replicas = self.deployment(echo).replicas
+        remove()
+        pods = self._settle(
+            echo, replicas, gone_uids={pod.uid}, deadline_name=waits.POD_REPLACEMENT
+        )
+        new = [p for p in pods if p.uid not in before]
+        if len(new) != 1:
+            raise AssertionError(
+                f"expected one replacement for {pod.ref} ({pod.ip}), found {len(new)} new "
+                f"Pod(s) among {[p.ref for p in pods]}"
+            )
+        return new[0]
+
+    def _roll(self, echo: Echo, change: Any) -> Replacement:
+        start = time.monotonic()
+        old = self.pods(echo)
+        replicas = self.deployment(echo).replicas
+        change()
+        self.waiter.rollout_complete(echo.namespace, echo.name)
+        new = self._settle(
+            echo, replicas, gone_uids={p.uid for p in old}, deadline_name=waits.ROLLOUT_COMPLETE
+        )
+        return Replacement(old, new, time.monotonic() - start)
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return "\n".join(str(v) for v in value)
+    if isinstance(value, Mapping):
+        return "\n".join(f"{k}: {v}" for k, v in value.items())
+    return str(value)
+
+
+def _sel(echo: Echo) -> str:
+    return waits.selector_string(echo.selector)
+
+
+def _described(target: probes.Target) -> str:
+    if isinstance(target, ServiceInfo):
+        return f"{target.ref} ({target.cluster_ip})"
+    if isinstance(target, PodInfo):
+        return f"{target.ref} ({target.ip} on {target.node})"
+    if isinstance(target, probes.Probe):
+        return f"{target.ref or target.ip} ({target.address})"
+    return target
+
+
+def _as_targets(to: probes.Target | Sequence[probes.Target]) -> list[probes.Target]:
+    if isinstance(to, PodInfo | ServiceInfo | str | probes.Probe):
+        return [to]
+    return list(to)
