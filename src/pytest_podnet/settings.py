@@ -18,7 +18,7 @@ from typing import Any, Final, Literal, TypeVar
 import pytest
 
 from pytest_podnet.localcluster import paths as local_paths
-from pytest_podnet.localcluster.versions import AGNHOST_IMAGE, PAUSE_IMAGE
+from pytest_podnet.localcluster.versions import AGNHOST_IMAGE
 
 Keep = Literal["never", "on-failure", "always"]
 IpReuse = Literal["strict", "allow"]
@@ -93,13 +93,6 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "--podnet-image",
         "podnet_image",
         f"agnhost image for echo and client Pods, e.g. a mirror (default: {AGNHOST_IMAGE})",
-        metavar="IMAGE",
-    ),
-    Option(
-        "podnet_pause_image",
-        "--podnet-pause-image",
-        "podnet_pause_image",
-        f"pause image (default: {PAUSE_IMAGE})",
         metavar="IMAGE",
     ),
     Option(
@@ -210,7 +203,6 @@ class Settings:
     context: str | None
     cluster: ClusterKind
     image: str
-    pause_image: str
     timeout_scale: float
     keep: Keep
     ip_reuse: IpReuse
@@ -228,8 +220,11 @@ class Settings:
 
     @property
     def images(self) -> tuple[str, ...]:
-        """Every image a run pulls, in the order ``--podnet-list-images`` prints them."""
-        return (self.image, self.pause_image)
+        """Every image a run's Pods use, in the order ``--podnet-list-images`` prints them.
+
+        The pause (sandbox) image is the cluster's own: its kubelet/runtime choose it, not a run.
+        """
+        return (self.image,)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -269,7 +264,6 @@ class Settings:
             context=context,
             cluster=cluster,
             image=values.text("podnet_image") or AGNHOST_IMAGE,
-            pause_image=values.text("podnet_pause_image") or PAUSE_IMAGE,
             timeout_scale=values.positive_float("podnet_timeout_scale", 1.0),
             keep=values.choice("podnet_keep", KEEP_CHOICES, "never"),
             ip_reuse=values.choice("podnet_ip_reuse", IP_REUSE_CHOICES, "strict"),

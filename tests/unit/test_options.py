@@ -6,7 +6,7 @@ import pytest
 from fake_preflight import FAKE_PREFLIGHT
 
 from pytest_podnet.localcluster import paths
-from pytest_podnet.localcluster.versions import AGNHOST_IMAGE, PAUSE_IMAGE
+from pytest_podnet.localcluster.versions import AGNHOST_IMAGE
 from pytest_podnet.settings import OPTIONS, Settings
 from pytest_podnet.stash import SETTINGS_KEY
 
@@ -59,7 +59,7 @@ def test_settings_default_to_the_upstream_images_and_strict_behaviour(
     settings = settings_of(pytester)
 
     assert settings.enabled is False
-    assert (settings.image, settings.pause_image) == (AGNHOST_IMAGE, PAUSE_IMAGE)
+    assert settings.images == (AGNHOST_IMAGE,)
     assert (settings.cluster, settings.keep, settings.ip_reuse) == ("external", "never", "strict")
     assert (settings.kubeconfig, settings.context, settings.report_path) == (None, None, None)
     assert settings.timeout_scale == 1.0
@@ -77,7 +77,6 @@ def test_settings_read_every_ini_twin(pytester: pytest.Pytester) -> None:
         podnet_kubeconfig = conf/kc.yaml
         podnet_context = ci
         podnet_image = mirror.example/agnhost:2.63.0
-        podnet_pause_image = mirror.example/pause:3.10.2
         podnet_timeout_scale = 2.5
         podnet_keep = on-failure
         podnet_ip_reuse = allow
@@ -95,7 +94,7 @@ def test_settings_read_every_ini_twin(pytester: pytest.Pytester) -> None:
     assert settings.quick
     assert settings.kubeconfig == str(pytester.path / "conf" / "kc.yaml")
     assert settings.context == "ci"
-    assert settings.images == ("mirror.example/agnhost:2.63.0", "mirror.example/pause:3.10.2")
+    assert settings.images == ("mirror.example/agnhost:2.63.0",)
     assert settings.timeout_scale == 2.5
     assert (settings.keep, settings.ip_reuse) == ("on-failure", "allow")
     assert settings.report_path == str(pytester.path / "out" / "verdict.json")
@@ -191,7 +190,7 @@ def test_list_images_prints_the_images_and_exits_zero(pytester: pytest.Pytester)
     result = pytester.runpytest_subprocess("--podnet", "--podnet-list-images")
 
     assert result.ret == 0
-    assert result.outlines == [AGNHOST_IMAGE, PAUSE_IMAGE]
+    assert result.outlines == [AGNHOST_IMAGE]
 
 
 def test_list_images_follows_the_mirror_options(pytester: pytest.Pytester) -> None:
@@ -199,11 +198,10 @@ def test_list_images_follows_the_mirror_options(pytester: pytest.Pytester) -> No
         "--podnet",
         "--podnet-list-images",
         "--podnet-image=mirror.local/agnhost:2.63.0",
-        "--podnet-pause-image=mirror.local/pause:3.10.2",
     )
 
     assert result.ret == 0
-    assert result.outlines == ["mirror.local/agnhost:2.63.0", "mirror.local/pause:3.10.2"]
+    assert result.outlines == ["mirror.local/agnhost:2.63.0"]
 
 
 def test_quick_selects_only_the_quick_checks(pytester: pytest.Pytester) -> None:
