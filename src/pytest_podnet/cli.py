@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Final
 
+from pytest_podnet import __version__
+
 PROG: Final = "podnet"
 #: A run whose namespaces are all older than this is surely over (the longest suite takes minutes).
 DEFAULT_OLDER_THAN: Final = "1h"
@@ -39,6 +41,9 @@ def duration(text: str) -> timedelta:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="pytest-podnet: the embedded cluster and cleanup of left-overs."
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"{PROG} (pytest-podnet) {__version__}"
     )
     commands = parser.add_subparsers(dest="command", metavar="{cluster,sweep,rbac}", required=True)
     commands.add_parser(

@@ -97,6 +97,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS_KEY] = settings
     if not settings.enabled:
         return
+    if config.args_source is pytest.Config.ArgsSource.INVOCATION_DIR and not config.getini(
+        "testpaths"
+    ):
+        # No test path given and no testpaths ini: run the packaged conformance suites rather
+        # than whatever lies in the current directory (xdist workers decide the same way).
+        from pytest_podnet.packaged import suites_dir
+
+        config.args = [str(suites_dir())]
     # Only when asked: the fixtures import the Kubernetes client, which other projects' runs
     # should not pay for. Without --podnet, tests that ask for them are skipped at collection.
     config.pluginmanager.import_plugin(FIXTURES_PLUGIN)

@@ -7,12 +7,14 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 
+import pytest_podnet
 from pytest_podnet import cli
 from pytest_podnet.preflight import REQUIRED_ACCESS
 
@@ -162,3 +164,12 @@ def test_rbac_rejects_a_service_account_without_namespace() -> None:
 
     assert result.returncode == cli.EXIT_USAGE
     assert "--serviceaccount 'runner': write NAMESPACE:NAME" in result.stderr
+
+
+def test_version_is_the_one_of_the_installed_distribution() -> None:
+    completed = podnet("--version")
+
+    assert completed.returncode == 0, completed.stderr
+    # One source: pyproject reads the version from pytest_podnet.__version__.
+    assert completed.stdout.strip() == f"podnet (pytest-podnet) {metadata.version('pytest-podnet')}"
+    assert metadata.version("pytest-podnet") == pytest_podnet.__version__

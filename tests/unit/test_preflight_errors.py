@@ -40,7 +40,8 @@ def test_never_runs():
 def run_podnet(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, float]:
     pytester.makepyfile(NEVER_RUNS)
     started = time.monotonic()
-    result = pytester.runpytest_subprocess("--podnet", *args, timeout=HANG_GUARD)
+    # "." explicitly: without a path, --podnet would run the packaged suites instead.
+    result = pytester.runpytest_subprocess("--podnet", *args, ".", timeout=HANG_GUARD)
     return result, time.monotonic() - started
 
 

@@ -76,7 +76,7 @@ def check_verdict_run(pytester: pytest.Pytester, result: pytest.RunResult) -> No
         [
             "podnet: context fake-context, server https://127.0.0.1:1, version v1.36.3",
             "podnet: testing 1 node(s) (selector -): node-a (172.30.0.11, pods 10.244.0.0/24); *",
-            "podnet: images registry.k8s.io/e2e-test-images/agnhost:2.63.0 *pause:3.10.2",
+            "podnet: images registry.k8s.io/e2e-test-images/agnhost:2.63.0",
             "podnet: run id *, timeout scale 1",
             "podnet: required G1, G2, G3; allowed skips none; not requested privileged",
         ]
@@ -151,7 +151,7 @@ def check_verdict_run(pytester: pytest.Pytester, result: pytest.RunResult) -> No
 
 def test_verdict_table_json_and_junit_in_a_serial_run(suites: pytest.Pytester) -> None:
     result = suites.runpytest_subprocess(
-        "--podnet", "--podnet-report=verdict.json", "--junitxml=junit.xml", "-rs"
+        "--podnet", "--podnet-report=verdict.json", "--junitxml=junit.xml", "-rs", "."
     )
 
     check_verdict_run(suites, result)
@@ -169,6 +169,7 @@ def test_verdict_table_json_and_junit_aggregate_across_xdist_workers(
         "xdist",
         "-n",
         "2",
+        ".",
     )
 
     result.stdout.fnmatch_lines(["created: 2/2 workers"])
@@ -197,7 +198,7 @@ def test_workers_share_the_controllers_run_id(suites: pytest.Pytester) -> None:
 
 
 def test_quick_runs_one_check(suites: pytest.Pytester) -> None:
-    result = suites.runpytest_subprocess("--podnet", "--podnet-quick")
+    result = suites.runpytest_subprocess("--podnet", "--podnet-quick", ".")
 
     result.assert_outcomes(passed=1, deselected=6)
     result.stdout.fnmatch_lines(

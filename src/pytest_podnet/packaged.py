@@ -1,0 +1,26 @@
+"""Where the installed conformance suites are: ``pytest_podnet.suites``.
+
+In the repository they live in the top-level ``suites/``; pyproject maps that directory into the
+package, so a wheel and an editable install both resolve it here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Final
+
+import pytest
+
+SUITES_PACKAGE: Final = "pytest_podnet.suites"
+
+
+def suites_dir() -> Path:
+    """The directory of the packaged suites (found without importing any test module)."""
+    spec = importlib.util.find_spec(SUITES_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise pytest.UsageError(
+            f"{SUITES_PACKAGE} is not installed with pytest-podnet: reinstall the package "
+            "(pip install --force-reinstall pytest-podnet)"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
