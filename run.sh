@@ -2,10 +2,14 @@
 # The two set-up commands of pytest-podnet (see README.md):
 #   ./run.sh suites [--kubeconfig PATH] [pytest args...]   the conformance suites
 #   ./run.sh tests [pytest args...]                        the project's own tests
-# Both install what is missing first. Without --kubeconfig the suites run on the embedded local
+# Both install what is missing first (scripts/install.sh), into the project venv .venv/ of this
+# checkout, never the system interpreter. Without --kubeconfig the suites run on the embedded local
 # cluster, which is started for the run and stopped after it (unless it was already running).
+# The suites run as a user's repository runs them: pytest.ini and conftest.py at the top level
+# (the packaged suites plus examples/, see docs/using.md).
 set -euo pipefail
 cd "$(dirname "$0")"
+VENV=.venv
 
 job=${1:-}
 shift || true
@@ -22,28 +26,30 @@ if [ "$job" = suites ] && [ "${1:-}" = "--kubeconfig" ]; then
 fi
 
 if [ -n "$kubeconfig" ]; then
-  # A user's cluster needs no root and no local build: only the Python package.
-  python3 -m pip install -q --disable-pip-version-check -e '.[dev]'
-  exec python3 -m pytest --podnet --podnet-kubeconfig="$kubeconfig" \
-    --podnet-report=reports/podnet.json suites/ "$@"
+  # A user's cluster needs no root, no Go, no build and no dev tools: only the Python package.
+  scripts/install.sh --python-only
+  exec "$VENV/bin/python" -m pytest --podnet --podnet-kubeconfig="$kubeconfig" "$@"
 fi
 
-scripts/install.sh
+if [ "$job" = tests ]; then
+  scripts/install.sh --dev
+else
+  scripts/install.sh
+fi
 
 started=0
-if ! podnet cluster status >/dev/null 2>&1; then
-  podnet cluster up --nodes 2
+if ! "$VENV/bin/podnet" cluster status >/dev/null 2>&1; then
+  "$VENV/bin/podnet" cluster up --nodes 2
   started=1
 fi
-stop() { [ "$started" = 1 ] && podnet cluster down; }
+stop() { [ "$started" = 1 ] && "$VENV/bin/podnet" cluster down; }
 trap stop EXIT
 
-kubeconfig=$(podnet cluster kubeconfig)
+kubeconfig=$("$VENV/bin/podnet" cluster kubeconfig)
 if [ "$job" = suites ]; then
-  python3 -m pytest --podnet --podnet-kubeconfig="$kubeconfig" \
-    --podnet-report=reports/podnet.json suites/ "$@"
+  "$VENV/bin/python" -m pytest --podnet --podnet-kubeconfig="$kubeconfig" "$@"
 else
   # --podnet points the integration tests (and their inner runs) at the local cluster; the unit
   # tests run their own inner sessions with pytester and are unaffected.
-  python3 -m pytest --podnet --podnet-kubeconfig="$kubeconfig" tests/ "$@"
+  "$VENV/bin/python" -m pytest --podnet --podnet-kubeconfig="$kubeconfig" tests/ "$@"
 fi

@@ -1,27 +1,107 @@
 #!/usr/bin/env bash
-# Installs everything pytest-podnet needs on a fresh Debian machine (root): the runtime packages,
-# the Python package with its dev tools, and the pinned Kubernetes build (cached after the first).
+# Installs what pytest-podnet needs on a fresh Debian 12 machine, into this checkout only:
+#   scripts/install.sh                 as root: apt packages, the project venv, Go, the cluster build
+#   scripts/install.sh --dev           the same plus the dev tools (ruff, mypy: the "dev" extra)
+#   scripts/install.sh --python-only   no root: only the project venv with the package
+# The Python package always goes into the project venv .venv/ of this checkout, never into the
+# system interpreter (Debian's python3 refuses that anyway: PEP 668, externally-managed-environment).
+# Go: when `go` is missing or older than the pinned toolchain (Debian 12 ships 1.19), Debian's
+# golang-go fetches the pinned Go as the module golang.org/toolchain through the module proxy, and
+# the build uses that. Go's default caches (GOMODCACHE, GOCACHE) are kept, so builds stay warm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "install.sh: run as root (the local cluster needs namespaces, mounts and cgroups)" >&2
-  exit 1
-fi
-
-packages=(containerd runc containernetworking-plugins etcd-server iptables conntrack iproute2
-          util-linux netcat-openbsd busybox-static curl bash gcc libc6-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+VENV=.venv
+dev=0
+python_only=0
+for arg in "$@"; do
+  case "$arg" in
+    --dev) dev=1 ;;
+    --python-only) python_only=1 ;;
+    *) echo "usage: scripts/install.sh [--dev] [--python-only]" >&2; exit 2 ;;
+  esac
 done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "install.sh: apt-get install ${missing[*]}"
+
+say() { echo "install.sh: $*" >&2; }
+
+apt_install() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "apt-get install ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+if [ "$python_only" = 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    say "run as root (the local cluster needs namespaces, mounts and cgroups); for your own" \
+        "cluster use ./run.sh suites --kubeconfig PATH, which needs no root"
+    exit 1
+  fi
+  # python3-venv: Debian's python3 makes no venv without it.
+  apt_install containerd runc containernetworking-plugins etcd-server iptables conntrack iproute2 \
+    util-linux netcat-openbsd busybox-static curl bash gcc libc6-dev python3 python3-venv
 fi
 
-command -v go >/dev/null || { echo "install.sh: Go 1.26+ is required to build Kubernetes" >&2; exit 1; }
+# --- the project venv ---------------------------------------------------------------------------
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  say "$(command -v python3) is $(python3 -V 2>&1); pytest-podnet needs Python 3.11 or newer"
+  exit 1
+}
+if [ ! -x "$VENV/bin/pip" ]; then
+  say "creating the project venv $PWD/$VENV with $(command -v python3)"
+  if ! python3 -m venv "$VENV"; then
+    rm -rf "$VENV"
+    say "python3 cannot make a venv: install python3-venv (apt-get install python3-venv, as root)"
+    exit 1
+  fi
+fi
+# Reinstall only when pyproject.toml changed (the install is editable: code changes need none).
+extra=$([ "$dev" = 1 ] && echo dev || echo base)
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+have=$(cat "$VENV/.podnet-install" 2>/dev/null || true)
+if [ "$have" != "$want dev" ] && [ "$have" != "$want $extra" ]; then
+  spec=$([ "$dev" = 1 ] && echo '.[dev]' || echo '.')
+  say "pip install -e '$spec' into $VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$spec"
+  echo "$want $extra" >"$VENV/.podnet-install"
+fi
+[ "$python_only" = 1 ] && exit 0
 
-python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[dev]'
-podnet cluster build
+# --- Go, then the pinned Kubernetes build --------------------------------------------------------
+pinned=$("$VENV/bin/python" -c \
+  'from pytest_podnet.localcluster.versions import GO_TOOLCHAIN; print(GO_TOOLCHAIN)')
+# go1.26.8 -> 1.26.8; true when the go on PATH is at least the pinned release.
+go_is_recent() {
+  local have
+  have=$(go env GOVERSION 2>/dev/null) || return 1
+  have=${have#go}
+  have=${have%%[!0-9.]*}
+  [ "$(printf '%s\n%s\n' "${pinned#go}" "$have" | sort -V | head -1)" = "${pinned#go}" ]
+}
+if ! go_is_recent; then
+  say "$(command -v go >/dev/null && go env GOVERSION || echo 'no go') on PATH; fetching $pinned"
+  apt_install golang-go
+  case "$(dpkg --print-architecture)" in
+    amd64) arch=amd64 ;;
+    arm64) arch=arm64 ;;
+    *) say "no pinned Go for $(dpkg --print-architecture)"; exit 1 ;;
+  esac
+  module="golang.org/toolchain@v0.0.1-$pinned.linux-$arch"
+  # Debian's own go, from / (outside any module); into the default module cache.
+  info=$(cd / && /usr/bin/go mod download -json "$module") || {
+    say "go mod download $module failed: $info"
+    exit 1
+  }
+  dir=$(printf '%s' "$info" | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')
+  # A module zip keeps no file modes: make the toolchain's programs executable, as Go's own
+  # toolchain switch does after the same download.
+  chmod a+x "$dir"/bin/* "$dir"/pkg/tool/*/*
+  export PATH="$dir/bin:$PATH"
+  go_is_recent || { say "$dir/bin/go is not $pinned"; exit 1; }
+fi
+say "building with $(go version) ($(command -v go))"
+"$VENV/bin/podnet" cluster build

@@ -9,6 +9,12 @@ KUBERNETES_VERSION = "v1.36.3"
 #: Commit date of the release tag, used as the reproducible build date in version ldflags.
 KUBERNETES_BUILD_DATE = "2026-07-22T18:07:38Z"
 
+#: The Go toolchain the build is made with (go.mod needs 1.26.0 or later; this is the release it is
+#: tested with). Where `go` is missing or older, scripts/install.sh fetches exactly this one as the
+#: module golang.org/toolchain through the module proxy. Deliberately not part of build.py's cache
+#: stamp: which Go built the cached binaries must not force a cold rebuild (~7 min on 2 cores).
+GO_TOOLCHAIN = "go1.26.8"
+
 #: Tags named by test/utils/image/manifest.go of the pinned release.
 AGNHOST_IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.63.0"
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10.2"
