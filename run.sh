@@ -42,7 +42,8 @@ if ! "$VENV/bin/podnet" cluster status >/dev/null 2>&1; then
   "$VENV/bin/podnet" cluster up --nodes 2
   started=1
 fi
-stop() { [ "$started" = 1 ] && "$VENV/bin/podnet" cluster down; }
+# An `if`, not `[ ] && ...`: a false test as the trap's last command would turn the exit status 1.
+stop() { if [ "$started" = 1 ]; then "$VENV/bin/podnet" cluster down; fi; }
 trap stop EXIT
 
 kubeconfig=$("$VENV/bin/podnet" cluster kubeconfig)
