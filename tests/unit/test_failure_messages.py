@@ -29,7 +29,7 @@ def test_failure_raised_below_the_check_is_prefixed_with_its_guarantee(
         """
     )
 
-    result = pytester.runpytest("-q", "--podnet")
+    result = pytester.runpytest("-q", "--podnet", ".")
 
     result.assert_outcomes(failed=3)
     result.stdout.fnmatch_lines(

@@ -62,7 +62,7 @@ def run_suite(
     for i, (gid, body) in enumerate(bodies):
         source = RAISING_SUITE.replace("{gid}", gid).replace("{body}", BODIES[body])
         pytester.makepyfile(**{f"test_{i}_{body.replace('-', '_')}": source})
-    result = pytester.runpytest_subprocess("--podnet", "--podnet-report=verdict.json", *args)
+    result = pytester.runpytest_subprocess("--podnet", "--podnet-report=verdict.json", *args, ".")
     return result, json.loads((pytester.path / "verdict.json").read_text())
 
 
@@ -157,7 +157,7 @@ def test_a_required_cross_node_check_skipped_on_one_node_is_not_verified_unless_
             pass
         """
     )
-    args = ("--podnet", "--podnet-require=G2", "--podnet-report=verdict.json")
+    args = ("--podnet", "--podnet-require=G2", "--podnet-report=verdict.json", ".")
 
     strict = pytester.runpytest_subprocess(*args)
     allowed = pytester.runpytest_subprocess(*args, "--podnet-allow-skip=cross-node")
@@ -178,7 +178,7 @@ def test_a_run_without_guarantee_checks_keeps_pytests_exit_code(
     pytester.makeconftest(FAKE_PREFLIGHT)
     pytester.makepyfile("def test_plain():\n    pass\n")
 
-    result = pytester.runpytest_subprocess("--podnet")
+    result = pytester.runpytest_subprocess("--podnet", ".")
 
     assert result.ret == 0
 
@@ -202,7 +202,7 @@ def pytest_collection_finish(session):
     pytester.makepyfile(test_g1=RAISING_SUITE.replace("{gid}", "G1").replace("{body}", "pass"))
 
     result = pytester.runpytest_subprocess(
-        "--podnet", "--podnet-require=G1", "--podnet-report=gone/verdict.json"
+        "--podnet", "--podnet-require=G1", "--podnet-report=gone/verdict.json", "."
     )
 
     assert result.ret == 0

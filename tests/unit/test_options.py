@@ -219,7 +219,7 @@ def test_quick_selects_only_the_quick_checks(pytester: pytest.Pytester) -> None:
     )
 
     pytester.makeconftest(FAKE_PREFLIGHT)
-    result = pytester.runpytest("--podnet", "--podnet-quick", "-v")
+    result = pytester.runpytest("--podnet", "--podnet-quick", "-v", ".")
 
     result.assert_outcomes(passed=1, deselected=1)
     result.stdout.fnmatch_lines(["*test_representative PASSED*"])
