@@ -28,7 +28,8 @@ fi
 if [ -n "$kubeconfig" ]; then
   # A user's cluster needs no root, no Go, no build and no dev tools: only the Python package.
   scripts/install.sh --python-only
-  exec "$VENV/bin/python" -m pytest --podnet --podnet-kubeconfig="$kubeconfig" "$@"
+  exec "$VENV/bin/python" -m pytest --podnet --podnet-kubeconfig="$kubeconfig" \
+    --podnet-report=reports/podnet.json "$@"
 fi
 
 if [ "$job" = tests ]; then
@@ -48,7 +49,8 @@ trap stop EXIT
 
 kubeconfig=$("$VENV/bin/podnet" cluster kubeconfig)
 if [ "$job" = suites ]; then
-  "$VENV/bin/python" -m pytest --podnet --podnet-kubeconfig="$kubeconfig" "$@"
+  "$VENV/bin/python" -m pytest --podnet --podnet-kubeconfig="$kubeconfig" \
+    --podnet-report=reports/podnet.json "$@"
 else
   # --podnet points the integration tests (and their inner runs) at the local cluster; the unit
   # tests run their own inner sessions with pytester and are unaffected.
