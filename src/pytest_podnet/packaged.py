@@ -1,7 +1,7 @@
 """Where the installed conformance suites are: ``pytest_podnet.suites``.
 
-In the repository they live in the top-level ``suites/``; pyproject maps that directory into the
-package, so a wheel and an editable install both resolve it here.
+In the repository they live in the top-level ``suites/``, linked into the package by the symlink
+``src/pytest_podnet/suites``; a wheel holds them as files, an editable install follows the link.
 """
 
 from __future__ import annotations
