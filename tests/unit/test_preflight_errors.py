@@ -423,6 +423,7 @@ def test_insecure_skip_tls_verify_warns_once_and_the_run_goes_on(
         "-W",
         "error",
         *workers,
+        ".",
         timeout=HANG_GUARD,
     )
 
@@ -454,7 +455,7 @@ def test_kubeconfig_chain_uses_the_first_files_context_as_kubectl_does(
     monkeypatch.setenv("KUBECONFIG", f"{first}:{second}")
     pytester.makepyfile(PASSES)
 
-    result = pytester.runpytest_subprocess("--podnet", timeout=HANG_GUARD)
+    result = pytester.runpytest_subprocess("--podnet", ".", timeout=HANG_GUARD)
 
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([f"*meant*{fake_apiserver.url}*"])
