@@ -10,11 +10,24 @@ Without ``--podnet`` the tests that use the façade are skipped (the plugin is i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+
+from pytest_podnet import cleanup, kube
 
 # The façade and the session cluster, for these tests whether or not the plugin registers them.
 from pytest_podnet.fixtures import podnet, podnet_cluster  # noqa: F401
 from pytest_podnet.stash import SETTINGS_KEY
+
+
+@pytest.fixture
+def swept(podnet_cluster: kube.Cluster) -> Iterator[list[str]]:  # noqa: F811 (the fixture above)
+    """Run ids whose leftovers are swept after the test, whatever it asserted."""
+    run_ids: list[str] = []
+    yield run_ids
+    for run_id in run_ids:
+        cleanup.sweep(podnet_cluster, run_id)
 
 
 @pytest.fixture

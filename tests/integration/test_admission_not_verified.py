@@ -18,15 +18,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from admin import kubectl, needs_local_cluster
 
 from pytest_podnet import kube, waits
-from pytest_podnet.localcluster import paths
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN_KUBECONFIG = paths.admin_kubeconfig()
-KUBECTL = paths.bin_dir() / "kubectl"
-#: Seconds any kubectl call may take on a busy two-core machine.
-KUBECTL_CALL = 60
 #: Seconds for a new policy to reach the API server's admission chain (its informer resyncs
 #: within a second or two).
 POLICY_ACTIVE = 30
@@ -34,24 +30,7 @@ POLICY_ACTIVE = 30
 INNER_RUN = 600
 POLICY_MESSAGE = "podnet test policy: Deployments are not allowed here"
 
-pytestmark = pytest.mark.skipif(
-    not (ADMIN_KUBECONFIG.is_file() and KUBECTL.is_file()),
-    reason=f"needs the embedded cluster ({ADMIN_KUBECONFIG}): run `podnet cluster up`",
-)
-
-
-def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> str:
-    result = subprocess.run(
-        [str(KUBECTL), f"--kubeconfig={ADMIN_KUBECONFIG}", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=KUBECTL_CALL,
-        check=False,
-    )
-    if check:
-        assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}"
-    return result.stdout + result.stderr
+pytestmark = needs_local_cluster
 
 
 @pytest.fixture

@@ -9,22 +9,11 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from inner_run import INNER_EXIT, Inner
 
-from pytest_podnet import cleanup, kube, waits
-
-
-@pytest.fixture
-def swept(podnet_cluster: kube.Cluster) -> Iterator[list[str]]:
-    """Run ids whose leftovers are swept after the test, whatever it asserted."""
-    run_ids: list[str] = []
-    yield run_ids
-    for run_id in run_ids:
-        cleanup.sweep(podnet_cluster, run_id)
+from pytest_podnet import kube, waits
 
 
 def gone(cluster: kube.Cluster, run_id: str) -> list[tuple[str, str | None, str]]:

@@ -19,21 +19,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from admin import ADMIN_KUBECONFIG, KUBECTL_CALL, kubectl, needs_local_cluster
 
-from pytest_podnet.localcluster import paths
 from pytest_podnet.preflight import REQUIRED_ACCESS, Rule, rbac_manifest
 
-ADMIN_KUBECONFIG = paths.admin_kubeconfig()
-KUBECTL = paths.bin_dir() / "kubectl"
-#: Seconds any kubectl call of the set-up may take on a busy two-core machine.
-KUBECTL_CALL = 60
 #: A failing preflight answers within the 10 s connect bound plus interpreter start-up.
 RUN_BOUND = 15.0
 
-pytestmark = pytest.mark.skipif(
-    not (ADMIN_KUBECONFIG.is_file() and KUBECTL.is_file()),
-    reason=f"needs the embedded cluster ({ADMIN_KUBECONFIG}): run `podnet cluster up`",
-)
+pytestmark = needs_local_cluster
 
 NEVER_RUNS = """
 from pathlib import Path
@@ -57,19 +50,6 @@ class Identity:
 
 
 MakeIdentity = Callable[..., Identity]
-
-
-def kubectl(*args: str, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [str(KUBECTL), f"--kubeconfig={ADMIN_KUBECONFIG}", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=KUBECTL_CALL,
-        check=False,
-    )
-    assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}"
-    return result.stdout
 
 
 def labelled_with(run_id: str) -> list[str]:

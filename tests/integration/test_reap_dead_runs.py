@@ -7,28 +7,17 @@ and the next run's start removes those whose owner is provably gone, saying so i
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from inner_run import Inner
 
-from pytest_podnet import cleanup, kube, waits
+from pytest_podnet import kube, waits
 from pytest_podnet.owner import OWNER_ANNOTATION, Owner
 
 
 def made(path: Path) -> Path:
     path.mkdir()
     return path
-
-
-@pytest.fixture
-def swept(podnet_cluster: kube.Cluster) -> Iterator[list[str]]:
-    """Run ids whose leftovers are swept after the test, whatever it asserted."""
-    run_ids: list[str] = []
-    yield run_ids
-    for run_id in run_ids:
-        cleanup.sweep(podnet_cluster, run_id)
 
 
 def test_the_next_run_removes_what_a_killed_run_left(
