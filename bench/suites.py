@@ -15,10 +15,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = {"serial": [], "xdist-2": ["-n", "2"], "quick": ["--podnet-quick"]}
+#: The check outcomes of the JSON verdict (schema v2).
+OUTCOMES = ("PASS", "FAIL", "NOT VERIFIED", "SKIPPED")
+DOCS = ROOT / "docs" / "suites.md"
+BEGIN, END = "<!-- bench/suites.py begin -->", "<!-- bench/suites.py end -->"
 
 
 def run(kubeconfig: str, extra: list[str]) -> dict[str, object]:
@@ -49,16 +54,39 @@ def run(kubeconfig: str, extra: list[str]) -> dict[str, object]:
     return {
         "seconds": round(seconds, 1),
         "exit": completed.returncode,
-        "passed": outcomes.count("passed"),
-        "failed": outcomes.count("failed") + outcomes.count("error"),
-        "skipped": outcomes.count("skipped"),
+        **{outcome: outcomes.count(outcome) for outcome in OUTCOMES},
     }
+
+
+def markdown(figures: dict[str, dict[str, object]]) -> str:
+    """The figures as the table docs/suites.md shows."""
+    lines = [
+        f"Written by `python bench/suites.py --update-docs` on {datetime.now(UTC):%Y-%m-%d %H:%M} "
+        "UTC (embedded 2-node cluster; one round each).",
+        "",
+        "| profile | exit | " + " | ".join(OUTCOMES) + " | wall (median) |",
+        "|---|---|" + "---|" * len(OUTCOMES) + "---|",
+    ]
+    for name, figure in figures.items():
+        first = figure["runs"][0]  # type: ignore[index]
+        counts = " | ".join(str(first[o]) for o in OUTCOMES)
+        lines.append(f"| {name} | {first['exit']} | {counts} | {figure['median_s']} s |")
+    return "\n".join(lines)
+
+
+def update_docs(table: str) -> None:
+    text = DOCS.read_text()
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    DOCS.write_text(text[:start] + "\n" + table + "\n" + text[end:])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--kubeconfig")
+    parser.add_argument(
+        "--update-docs", action="store_true", help="also write the table into docs/suites.md"
+    )
     args = parser.parse_args()
     started_here = False
     kubeconfig = args.kubeconfig
@@ -67,7 +95,7 @@ def main() -> None:
 
         path, started_here = cluster.ensure_up(2)
         kubeconfig = str(path)
-    figures: dict[str, object] = {}
+    figures: dict[str, dict[str, object]] = {}
     try:
         for name, extra in PROFILES.items():
             runs = [run(kubeconfig, extra) for _ in range(args.rounds)]
@@ -79,6 +107,8 @@ def main() -> None:
         if started_here:
             cluster.down()
     print(json.dumps(figures, indent=2))
+    if args.update_docs:
+        update_docs(markdown(figures))
 
 
 if __name__ == "__main__":

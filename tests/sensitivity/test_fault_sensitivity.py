@@ -13,7 +13,8 @@ cluster (a real pytest run in a subprocess, as a user would) and asserts that
 
 A clean run comes first: every check must pass on the healthy cluster. Each suites run uses
 ``-n 2`` (pytest-xdist), as users run them; the faults still come one at a time. The fault x
-check table is written to reports/sensitivity.md (docs/faults.md carries the table of a real run).
+check table is written to reports/sensitivity.md (`python bench/fault_table.py` copies it into
+docs/faults.md).
 """
 
 from __future__ import annotations
