@@ -113,7 +113,7 @@ def run_podnet(pytester: pytest.Pytester, kubeconfig: Path) -> tuple[pytest.RunR
     pytester.makepyfile(NEVER_RUNS)
     started = time.monotonic()
     result = pytester.runpytest_subprocess(
-        "--podnet", f"--podnet-kubeconfig={kubeconfig}", "--podnet-report=verdict.json"
+        "--podnet", f"--podnet-kubeconfig={kubeconfig}", "--podnet-report=verdict.json", "."
     )
     return result, time.monotonic() - started
 
@@ -238,7 +238,10 @@ def test_least_privilege_set_is_enough_for_every_action(
     kubectl("apply", "-f", "-", stdin=printed)
     pytester.makepyfile(FACADE_TOUR)
 
-    result = pytester.runpytest_subprocess("--podnet", f"--podnet-kubeconfig={identity.kubeconfig}")
+    # "." : without a path, --podnet runs the packaged suites instead of the tour.
+    result = pytester.runpytest_subprocess(
+        "--podnet", f"--podnet-kubeconfig={identity.kubeconfig}", "."
+    )
 
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(

@@ -8,8 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 from pytest_podnet.owner import DEAD_RUN_FLOOR, Owner, gone_because
 
-NOW = datetime.now(UTC)
-
 
 def test_the_record_round_trips_through_its_annotation() -> None:
     here = Owner.of_process()
@@ -20,7 +18,7 @@ def test_the_record_round_trips_through_its_annotation() -> None:
 
 
 def test_a_live_run_on_this_host_is_never_gone() -> None:
-    assert gone_because(Owner.of_process(), NOW, Owner.of_process()) is None
+    assert gone_because(Owner.of_process(), datetime.now(UTC), Owner.of_process()) is None
 
 
 def test_a_run_whose_process_exited_is_gone() -> None:
@@ -28,7 +26,7 @@ def test_a_run_whose_process_exited_is_gone() -> None:
     owner = Owner.of_process(child.pid)
     child.wait()
 
-    assert gone_because(owner, NOW, Owner.of_process()) == (
+    assert gone_because(owner, datetime.now(UTC), Owner.of_process()) == (
         f"pid {child.pid} on {owner.host} exited"
     )
 
@@ -37,7 +35,7 @@ def test_a_reused_pid_is_told_apart_by_its_start_time() -> None:
     here = Owner.of_process()
     earlier = Owner(here.host, here.boot, here.pid, "1")
 
-    why = gone_because(earlier, NOW, here)
+    why = gone_because(earlier, datetime.now(UTC), here)
 
     assert why is not None
     assert "now runs another process" in why
@@ -47,14 +45,16 @@ def test_a_run_from_before_a_reboot_is_gone() -> None:
     here = Owner.of_process()
     before = Owner(here.host, "another-boot", here.pid, here.start)
 
-    assert gone_because(before, NOW, here) == f"host {here.host} restarted since"
+    assert gone_because(before, datetime.now(UTC), here) == f"host {here.host} restarted since"
 
 
 def test_another_hosts_run_is_kept_until_the_floor() -> None:
     here = Owner.of_process()
     elsewhere = Owner("ci-runner-7", "b", 1, "1")
-    young = NOW - DEAD_RUN_FLOOR + timedelta(minutes=5)
-    old = NOW - DEAD_RUN_FLOOR - timedelta(minutes=5)
+    # Relative to the moment of the test: a module-level "now" goes stale in a long session.
+    now = datetime.now(UTC)
+    young = now - DEAD_RUN_FLOOR + timedelta(minutes=5)
+    old = now - DEAD_RUN_FLOOR - timedelta(minutes=5)
 
     assert gone_because(elsewhere, young, here) is None
     assert gone_because(None, young, here) is None
