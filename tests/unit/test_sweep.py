@@ -13,7 +13,6 @@ import pytest
 
 from pytest_podnet import cleanup, kube
 
-NOW = datetime.now(UTC)
 
 
 class RecordingCluster:
@@ -21,10 +20,11 @@ class RecordingCluster:
 
     def __init__(self) -> None:
         self.deletes: list[tuple[str, str | None, str]] = []
+        now = datetime.now(UTC)  # when the test runs: collection may be long before
         self._namespaces = [
-            kube.NamespaceInfo("old", {}, NOW - timedelta(hours=2), "Active"),
-            kube.NamespaceInfo("young", {}, NOW - timedelta(minutes=5), "Active"),
-            kube.NamespaceInfo("going", {}, NOW - timedelta(hours=2), "Terminating"),
+            kube.NamespaceInfo("old", {}, now - timedelta(hours=2), "Active"),
+            kube.NamespaceInfo("young", {}, now - timedelta(minutes=5), "Active"),
+            kube.NamespaceInfo("going", {}, now - timedelta(hours=2), "Terminating"),
         ]
         self._labelled: list[tuple[str, str | None, str]] = [
             ("Namespace", None, "old"),
