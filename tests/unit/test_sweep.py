@@ -14,7 +14,6 @@ import pytest
 from pytest_podnet import cleanup, kube
 
 
-
 class RecordingCluster:
     """Answers the two listings a sweep reads; records every delete it is asked for."""
 
