@@ -249,7 +249,7 @@ def test_least_privilege_set_is_enough_for_every_action(
             "podnet: context checker, server https://*, version v1.36.3",
             "podnet: testing * node(s) (selector kubernetes.io/os=linux): podnet-node-1 "
             "(172.30.0.11, pods 10.244.*",
-            "podnet: images registry.k8s.io/e2e-test-images/agnhost:2.63.0 *",
+            "podnet: images registry.k8s.io/e2e-test-images/agnhost:2.63.0",
             "podnet: run id *, timeout scale 1",
         ]
     )
