@@ -575,14 +575,8 @@ class Podnet:
         """Assert that ``from_`` reaches every target, allowing the dataplane
         ``DATAPLANE_PROPAGATION`` to converge; return the results."""
         within = self.deadline(waits.DATAPLANE_PROPAGATION)
-        results = probes.run_probes(
-            self.cluster,
-            from_,
-            _as_targets(to),
-            protocol=protocol,
-            request=request,
-            converge_within=within,
-            scale=self.timeout_scale,
+        results = self.probe(
+            from_, to, protocol=protocol, request=request, converge=waits.DATAPLANE_PROPAGATION
         )
         failed = [r for r in results if r.outcome != probes.REACHABLE]
         assert not failed, (
