@@ -106,9 +106,13 @@ DUPLICATE_IP_COLLATERAL = {
     },
     "test_old_ip_stops_serving_the_old_workload": "the echo Pod it probes first may be the one on"
     " the faulted node with another node's IP: its precondition (the Pod answers as itself) fails",
-    "test_replaced_pods_get_new_uids_and_new_ips[set-image]": "a new Pod on the faulted node gets"
-    " the other node's most recent IP, which can be that of a Pod being replaced: reported as"
-    " reuse of an old Pod IP (a true G1 break, but not the one this fault targets)",
+    **{
+        f"test_replaced_pods_get_new_uids_and_new_ips[{how}]": "a new Pod on the faulted node gets"
+        " the other node's most recent IP, which can be that of a Pod being replaced: reported as"
+        " reuse of an old Pod IP (a true G1 break, but not the one this fault targets; seen for"
+        " set-image on 2026-11-21 and rollout-restart on 2026-12-02, any replacement can hit it)"
+        for how in ("delete", "eviction", "rollout-restart", "set-image")
+    },
 }
 
 #: Checks no fault of the local cluster catches, with the reason; every other check of the suites
