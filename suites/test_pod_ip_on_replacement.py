@@ -152,9 +152,7 @@ def test_running_pod_ips_are_unique_cluster_wide(podnet):
     """
     nodes = [n.name for n in podnet.nodes()]
     echo = podnet.echo_deployment(replicas=len(nodes))
-    ours = podnet.pods(echo) + [
-        podnet.client_pod(node=n, name=f"client-{i}") for i, n in enumerate(nodes)
-    ]
+    ours = podnet.pods(echo) + list(podnet.client_pods(nodes).values())
 
     with podnet.step("list every running Pod of the cluster"):
         node_ips = {n.internal_ip for n in podnet.nodes()}

@@ -23,10 +23,11 @@ pytestmark = [pytest.mark.podnet_guarantee("G2")]
 cross_node = pytest.mark.podnet_cross_node
 
 
-def pods_on_every_node(podnet, role: str) -> dict[str, PodInfo]:
-    """One netexec Pod pinned to each schedulable node, by node name."""
-    nodes = [n.name for n in podnet.nodes()]
-    return {node: podnet.client_pod(node=node, name=f"{role}-{i}") for i, node in enumerate(nodes)}
+def pods_on_every_node(podnet, *roles: str) -> list[dict[str, PodInfo]]:
+    """For each role, one netexec Pod pinned to each schedulable node, by node name (all Pods
+    created at once)."""
+    sets = podnet.client_pod_sets([n.name for n in podnet.nodes()], *roles)
+    return [sets[role] for role in roles]
 
 
 @pytest.mark.parametrize(
@@ -43,8 +44,7 @@ def test_pod_to_pod_traffic_keeps_the_sender_pod_ip(podnet, scope):
     (TCP, cross-node pairs only) and "[sig-network] Networking Granular Checks: Pods should
     function for intra-pod communication: http|udp" (reachability, not the source IP).
     """
-    senders = pods_on_every_node(podnet, "sender")
-    receivers = pods_on_every_node(podnet, "receiver")
+    senders, receivers = pods_on_every_node(podnet, "sender", "receiver")
 
     with podnet.step(f"every sender calls every {scope} receiver's /clientip over TCP and UDP"):
         matrices = podnet.probe_pairs(
@@ -65,13 +65,9 @@ def test_pod_to_cluster_ip_traffic_keeps_the_client_pod_ip(podnet, scope):
     cluster IP [LinuxOnly]" (one pair, placement left to the scheduler).
     """
     nodes = [n.name for n in podnet.nodes()]
-    clients = pods_on_every_node(podnet, "client")
-    services = {
-        node: podnet.service_for(
-            podnet.echo_deployment(1, placement=OnNode(node), name=f"echo-{i}")
-        )
-        for i, node in enumerate(nodes)
-    }
+    echoes = podnet.echo_deployments({f"echo-{i}": OnNode(node) for i, node in enumerate(nodes)})
+    (clients,) = pods_on_every_node(podnet, "client")
+    services = {node: podnet.service_for(echoes[f"echo-{i}"]) for i, node in enumerate(nodes)}
     # A new Service may not be programmed on every node yet: an unreachable pair is probed
     # again until DATAPLANE_PROPAGATION, a NATed answer never.
     with podnet.step(f"every client calls the ClusterIP of every {scope} backend"):
@@ -101,7 +97,7 @@ def test_host_network_pod_reaches_every_pod(podnet):
     hosts = {
         node: podnet.host_network_pod(node=node, name=f"host-{i}") for i, node in enumerate(nodes)
     }
-    receivers = pods_on_every_node(podnet, "receiver")
+    (receivers,) = pods_on_every_node(podnet, "receiver")
 
     with podnet.step("every node calls every Pod's /clientip over TCP and UDP"):
         matrices = podnet.probe_pairs(

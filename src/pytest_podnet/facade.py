@@ -144,6 +144,25 @@ class Podnet:
         the schedulable nodes), ``"same-node"`` (every replica on the first schedulable node),
         or ``OnNode(name)`` (every replica pinned to that node).
         """
+        return self.echo_deployments({name: placement}, replicas)[name]
+
+    def echo_deployments(
+        self, placements: Mapping[str, Placement], replicas: int = 1
+    ) -> dict[str, Echo]:
+        """Create one echo Deployment per ``{name: placement}`` at once (as ``echo_deployment``
+        does), then wait until every replica of all of them is Ready; return them by name.
+
+        Their Pods start side by side, so the wait is that of the slowest, not the sum.
+        """
+        echoes = {
+            name: self._create_echo(name, placement, replicas)
+            for name, placement in placements.items()
+        }
+        for echo in echoes.values():
+            self._settle(echo, replicas, deadline_name=waits.POD_STARTUP)
+        return echoes
+
+    def _create_echo(self, name: str, placement: Placement, replicas: int) -> Echo:
         nodes = [n.name for n in self.nodes()]
         node: str | None = None
         if isinstance(placement, OnNode):
@@ -181,11 +200,9 @@ class Podnet:
             f"deployment/{self.namespace}/{name}",
             lambda: self.cluster.delete_deployment(self.namespace, name),
         )
-        echo = Echo(
+        return Echo(
             self.namespace, name, workloads.workload_selector(name), placement, node, self.image
         )
-        self._settle(echo, replicas, deadline_name=waits.POD_STARTUP)
-        return echo
 
     def client_pod(self, node: str | None = None, name: str | None = None) -> PodInfo:
         """Create a netexec Pod to probe from (pinned to ``node`` if given); wait until Ready."""
@@ -195,8 +212,25 @@ class Podnet:
     def client_pods(self, nodes: Sequence[str], prefix: str = "client") -> dict[str, PodInfo]:
         """Create ``{prefix}-{i}`` pinned to each of ``nodes`` at once, then wait until all are
         Ready; return them by node."""
-        names = {node: self._create_client(node, f"{prefix}-{i}") for i, node in enumerate(nodes)}
-        return {node: self.waiter.pod_ready(self.namespace, name) for node, name in names.items()}
+        return self.client_pod_sets(nodes, prefix)[prefix]
+
+    def client_pod_sets(
+        self, nodes: Sequence[str], *prefixes: str
+    ) -> dict[str, dict[str, PodInfo]]:
+        """``client_pods`` for several roles at once (e.g. ``"sender", "receiver"``): every
+        Pod of every role is created before the first wait; return ``{prefix: {node: pod}}``."""
+        names = {
+            prefix: {
+                node: self._create_client(node, f"{prefix}-{i}") for i, node in enumerate(nodes)
+            }
+            for prefix in prefixes
+        }
+        return {
+            prefix: {
+                node: self.waiter.pod_ready(self.namespace, name) for node, name in by_node.items()
+            }
+            for prefix, by_node in names.items()
+        }
 
     def host_network_pod(self, node: str, name: str | None = None) -> PodInfo:
         """Create a hostNetwork Pod on ``node`` to probe from (agnhost ``pause``: binds nothing

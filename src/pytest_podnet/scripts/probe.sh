@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The probe batch of pytest-podnet, run by ONE exec in the source Pod (probes.run_probes):
 #   bash -c "$(cat probe.sh)" podnet-probe T A C P W  INDEX PROTO IP PORT REQUEST  ...
-# T: seconds per attempt (curl --max-time, nc -w); A: attempts while the answer is inconclusive;
+# T: seconds per attempt (curl --max-time, nc -w; a UDP reply ends the attempt at once);
+# A: attempts while the answer is inconclusive;
 # C: seconds to keep calling an unreachable target (0: no convergence); P: probes at once;
 # W: seconds to wait before the first call (paces repeated batches).
 # Prints one line per probe:
@@ -41,9 +42,10 @@ probe() {  # index proto ip port request
       fi
       rm -f "$err"
     else
-      out=$(printf '%s\n' "$5" | nc -u -w "$T" "$3" "$4" 2>&1); rc=$?
-      # OpenBSD nc ends at once, silently, when ICMP says port or host unreachable; a target that
-      # stays silent keeps it waiting the full -w timeout.
+      # -W 1: end at the first reply datagram (without it nc waits out -w even after the
+      # answer: 3 s per UDP probe). OpenBSD nc ends at once, silently, when ICMP says port or
+      # host unreachable; a target that stays silent keeps it waiting the full -w timeout.
+      out=$(printf '%s\n' "$5" | nc -u -W 1 -w "$T" "$3" "$4" 2>&1); rc=$?
       if [ "$rc" = 0 ] && [ -z "$out" ] \
          && [ $(( $(now) - began )) -lt $(( T * 1000000 - 500000 )) ]; then
         rc=111; out="nc: connection refused (ended at once without a reply: ICMP unreachable)"
