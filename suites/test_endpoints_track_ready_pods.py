@@ -2,9 +2,10 @@
 
 The EndpointSlices of a Service MUST list exactly its Ready Pods as ready: a replaced Pod leaves,
 its replacement joins; a Pod whose readiness fails is removed and is added back when it passes
-again. Traffic to the ClusterIP MUST NOT reach a Pod that is not Ready once the dataplane caught
-up with its removal. The convergence times (Ready -> listed, NotReady -> removed, removed -> no
-longer answering) are recorded in the JSON report.
+again; a Pod being deleted turns not ready, serving and terminating. Traffic to the ClusterIP MUST
+NOT reach a Pod that is not Ready (nor one that is terminating while a Ready one exists) once the
+dataplane caught up with its removal. The convergence times (Ready -> listed, NotReady -> removed,
+removed -> no longer answering) are recorded in the JSON report.
 
 Upstream: "[sig-network] EndpointSlice should create Endpoints and EndpointSlices for Pods
 matching a Service [Conformance]" and "[sig-network] Connectivity Pod Lifecycle should be able to
@@ -18,7 +19,13 @@ from collections import Counter
 import pytest
 
 from pytest_podnet.kube import PodInfo
-from pytest_podnet.probes import HOSTNAME, REACHABLE, answered_by_each_of, answered_only_by
+from pytest_podnet.probes import (
+    HOSTNAME,
+    REACHABLE,
+    answered_but_never_by,
+    answered_by_each_of,
+    answered_only_by,
+)
 
 pytestmark = [pytest.mark.podnet_guarantee("G3")]
 
@@ -30,6 +37,9 @@ UNREADY_PROBES = 32
 #: Requests per batch while the dataplane converges: a batch of 8 that still could reach the
 #: unready Pod comes back clean with probability 2^-8; the 32 requests above then decide.
 CONVERGE_PROBES = 8
+#: How long a deleted backend of the terminating check keeps serving (netexec --delay-shutdown):
+#: longer than both phases of the check take on a loaded machine; teardown removes it at once.
+DRAIN_SECONDS = 120
 
 
 def test_endpoint_slices_list_exactly_the_ready_pods(podnet, placement):
@@ -100,6 +110,73 @@ def test_cluster_ip_never_sends_traffic_to_an_unready_pod(podnet, placement):
     expect_answering_on_its_own_ip(podnet, next(iter(clients.values())), unready)
 
 
+def test_terminating_pod_gets_no_new_connections_while_a_ready_pod_exists(podnet):
+    """A backend being deleted while it keeps serving (a grace period, as when it drains) MUST
+    turn ``ready: false, serving: true, terminating: true`` in the EndpointSlices, and requests
+    to the ClusterIP MUST NOT reach it from any node while a Ready backend exists, although it
+    still answers on its own IP. Once no backend is Ready (the Deployment scaled to zero, every
+    Pod draining), the EndpointSlice API has consumers fall back to the serving-terminating
+    endpoints: the ClusterIP MUST then be answered by them, and by nothing else.
+
+    Upstream: "[sig-network] Services should fallback to terminating endpoints when there are
+    no ready endpoints with internalTrafficPolicy=Cluster" (the no-Ready-backend phase only).
+    """
+    clients = podnet.client_pods([n.name for n in podnet.nodes()])
+    # Both backends on one node (clients on every node): a draining Pod still counts for the
+    # one-per-node anti-affinity of "spread", so its replacement would find no node.
+    echo = podnet.echo_deployment(replicas=2, placement="same-node", drain_seconds=DRAIN_SECONDS)
+    svc = podnet.service_for(echo)
+    leaving, staying = podnet.pods(echo)
+    both = answered_by_each_of([leaving.name, staying.name])
+    podnet.converge(clients, svc, both, count=UNREADY_PROBES, context="precondition")
+
+    with podnet.step(f"delete {leaving.ref} ({leaving.ip} on {leaving.node}); it keeps serving"):
+        replacement = podnet.terminate(leaving)
+        listed = podnet.wait_endpoints(svc, [staying, replacement], serving_terminating=[leaving])
+    podnet.record("deleted_to_terminating_listed_s", round(listed, 3))
+    following = podnet.converge(
+        clients,
+        svc,
+        answered_but_never_by([leaving.name]),
+        count=CONVERGE_PROBES,
+        context=f"no longer by terminating {leaving.ref} ({leaving.ip} on {leaving.node})",
+    )
+    podnet.record("terminating_to_not_answering_s", round(following.slowest, 3))
+    expect_never_answered_by(
+        podnet, clients, svc, leaving, f"Ready {staying.ref}, {replacement.ref}"
+    )
+    expect_answering_on_its_own_ip(podnet, next(iter(clients.values())), leaving)
+
+    with podnet.step(f"scale {echo.name} to zero: no Ready backend, every Pod draining"):
+        draining = podnet.drain(echo)
+        podnet.wait_endpoints(svc, [], serving_terminating=draining)
+    names = [p.name for p in draining]
+    fallback = podnet.converge(
+        clients,
+        svc,
+        answered_only_by(names),
+        count=CONVERGE_PROBES,
+        context=f"no Ready backend: by the serving-terminating {names} (EndpointSlice fallback)",
+    )
+    podnet.record(
+        "no_ready_backend_answered_by",
+        sorted({r.seen_hostname or r.outcome for rs in fallback.results.values() for r in rs}),
+    )
+
+
+def expect_never_answered_by(podnet, clients, svc, excluded: PodInfo, others: str) -> None:
+    """UNREADY_PROBES requests from each node's client to the ClusterIP, all answered, none by
+    ``excluded``."""
+    for node, client in clients.items():
+        results = podnet.probe(from_=client, to=svc, request=HOSTNAME, count=UNREADY_PROBES)
+        seen = Counter(r.seen_hostname if r.outcome == REACHABLE else r.outcome for r in results)
+        assert answered_but_never_by([excluded.name])(results), (
+            f"{UNREADY_PROBES} requests from {client.ref} on {node} to {svc.ref} "
+            f"({svc.cluster_ip}) were answered {dict(seen)}; expected only by {others}, never "
+            f"by terminating {excluded.ref} ({excluded.ip} on {excluded.node})"
+        )
+
+
 def expect_answered_only_by(podnet, clients, svc, ready: PodInfo, unready: PodInfo) -> None:
     """UNREADY_PROBES requests from each node's client to the ClusterIP, all answered by
     ``ready``: not one reaches ``unready``, and none goes unanswered."""
@@ -115,7 +192,8 @@ def expect_answered_only_by(podnet, clients, svc, ready: PodInfo, unready: PodIn
 
 
 def expect_answering_on_its_own_ip(podnet, client, unready: PodInfo) -> None:
-    """The unready Pod still runs and answers on its Pod IP: else missing it proves nothing."""
+    """The unready (or terminating) Pod still runs and answers on its Pod IP: else missing it
+    proves nothing."""
     direct = podnet.probe(from_=client, to=unready, request=HOSTNAME)
     assert direct[0].seen_hostname == unready.name, (
         f"unready {unready.ref} ({unready.ip}) no longer answers on its own IP, so the check "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, get_args, overload
@@ -136,18 +136,24 @@ class Podnet:
     # ................................................................ creating
 
     def echo_deployment(
-        self, replicas: int = 2, *, placement: Placement = workloads.SPREAD, name: str = "echo"
+        self,
+        replicas: int = 2,
+        *,
+        placement: Placement = workloads.SPREAD,
+        name: str = "echo",
+        drain_seconds: int = 0,
     ) -> Echo:
         """Create an agnhost netexec Deployment and wait until every replica is Ready.
 
         ``placement``: ``"spread"`` (at most one replica per node; ``replicas`` must not exceed
         the schedulable nodes), ``"same-node"`` (every replica on the first schedulable node),
-        or ``OnNode(name)`` (every replica pinned to that node).
+        or ``OnNode(name)`` (every replica pinned to that node). ``drain_seconds``: a deleted
+        Pod keeps running and serving that long (see ``terminate``); 0: it exits at once.
         """
-        return self.echo_deployments({name: placement}, replicas)[name]
+        return self.echo_deployments({name: placement}, replicas, drain_seconds=drain_seconds)[name]
 
     def echo_deployments(
-        self, placements: Mapping[str, Placement], replicas: int = 1
+        self, placements: Mapping[str, Placement], replicas: int = 1, *, drain_seconds: int = 0
     ) -> dict[str, Echo]:
         """Create one echo Deployment per ``{name: placement}`` at once (as ``echo_deployment``
         does), then wait until every replica of all of them is Ready; return them by name.
@@ -155,14 +161,16 @@ class Podnet:
         Their Pods start side by side, so the wait is that of the slowest, not the sum.
         """
         echoes = {
-            name: self._create_echo(name, placement, replicas)
+            name: self._create_echo(name, placement, replicas, drain_seconds)
             for name, placement in placements.items()
         }
         for echo in echoes.values():
             self._settle(echo, replicas, deadline_name=waits.POD_STARTUP)
         return echoes
 
-    def _create_echo(self, name: str, placement: Placement, replicas: int) -> Echo:
+    def _create_echo(
+        self, name: str, placement: Placement, replicas: int, drain_seconds: int
+    ) -> Echo:
         nodes = [n.name for n in self.nodes()]
         node: str | None = None
         if isinstance(placement, OnNode):
@@ -194,11 +202,14 @@ class Podnet:
             replicas=replicas,
             node=node,
             test=self.node_id,
+            drain_seconds=drain_seconds,
         )
         self.cluster.create_deployment(self.namespace, body)
         self.undo.push(
             f"deployment/{self.namespace}/{name}",
-            lambda: self.cluster.delete_deployment(self.namespace, name),
+            (lambda: self._delete_draining(name))
+            if drain_seconds
+            else (lambda: self.cluster.delete_deployment(self.namespace, name)),
         )
         return Echo(
             self.namespace, name, workloads.workload_selector(name), placement, node, self.image
@@ -371,6 +382,50 @@ class Podnet:
             echo, lambda: self.cluster.patch_deployment(echo.namespace, echo.name, patch)
         )
 
+    def terminate(self, pod: PodInfo) -> PodInfo:
+        """Delete one echo Pod of a Deployment made with ``drain_seconds`` and return its Ready
+        replacement, without waiting for the deleted Pod to go: it is terminating and keeps
+        serving on its IP until its drain ends. Teardown removes it at once."""
+        echo = self._echo_of(pod)
+        before = {p.uid for p in self.cluster.pods(echo.namespace, _sel(echo))}
+        replicas = self.deployment(echo).replicas
+        self.cluster.delete_pod(pod.namespace, pod.name, uid=pod.uid)
+        pods = self.waiter.pods_settled(
+            echo.namespace,
+            echo.selector,
+            replicas,
+            draining_uids={pod.uid},
+            deadline_name=waits.POD_REPLACEMENT,
+            owner=echo.name,
+        )
+        new = [p for p in pods if p.uid not in before]
+        if len(new) != 1:
+            raise AssertionError(
+                f"expected one replacement for terminating {pod.ref} ({pod.ip}), found "
+                f"{len(new)} new Pod(s) among {[p.ref for p in pods]}"
+            )
+        return new[0]
+
+    def drain(self, echo: Echo) -> list[PodInfo]:
+        """Scale ``echo`` to zero and return its Pods once every one is terminating (those
+        ``terminate`` left draining too): made with ``drain_seconds``, they keep serving until
+        their drain ends, and no Pod is Ready. Teardown removes them at once."""
+        self.cluster.scale_deployment(echo.namespace, echo.name, 0)
+
+        def all_terminating(objects: dict[str, Any]) -> list[PodInfo] | None:
+            infos = [kube.pod_info(raw) for raw in objects.values()]
+            return infos if infos and all(p.terminating for p in infos) else None
+
+        drained: list[PodInfo] = self.waiter.until(
+            waits.POD_DELETION,
+            f"every Pod of deployment/{echo.namespace}/{echo.name} terminating, none new",
+            "pods",
+            echo.namespace,
+            all_terminating,
+            label_selector=_sel(echo),
+        )
+        return sorted(drained, key=lambda p: (p.node or "", p.name))
+
     def scale(self, echo: Echo, replicas: int) -> list[PodInfo]:
         """Scale ``echo`` to ``replicas``; return its Pods once exactly that many are Ready
         (and, scaling down, the removed ones gone)."""
@@ -440,14 +495,23 @@ class Podnet:
         self.waiter.pod_ready_is(pod.namespace, pod.name, ready)
         return time.monotonic() - start
 
-    def wait_endpoints(self, svc: ServiceInfo, ready_ips: Iterable[str | PodInfo]) -> float:
+    def wait_endpoints(
+        self,
+        svc: ServiceInfo,
+        ready_ips: Iterable[str | PodInfo],
+        *,
+        serving_terminating: Iterable[str | PodInfo] | None = None,
+    ) -> float:
         """Wait until the Service's EndpointSlices list exactly ``ready_ips`` (IPs or Pods) as
-        ready; return the seconds it took."""
-        ips = {ip.ip if isinstance(ip, PodInfo) else ip for ip in ready_ips}
-        if None in ips:
-            raise ValueError(f"wait_endpoints: a Pod without an IP in {ready_ips!r}")
+        ready, and if given exactly ``serving_terminating`` as serving and terminating; return
+        the seconds it took."""
         start = time.monotonic()
-        self.waiter.endpoints_exactly(svc.namespace, svc.name, {ip for ip in ips if ip})
+        self.waiter.endpoints_exactly(
+            svc.namespace,
+            svc.name,
+            _ips(ready_ips),
+            serving_terminating=None if serving_terminating is None else _ips(serving_terminating),
+        )
         return time.monotonic() - start
 
     # ................................................................ probing
@@ -660,6 +724,18 @@ class Podnet:
         self.waiter.rollout_complete(echo.namespace, echo.name)
         return pods
 
+    def _delete_draining(self, name: str) -> None:
+        """Delete a Deployment made with ``drain_seconds`` without waiting out its Pods' drain
+        (they would hold the namespace that long): scaled to zero first, so no Pod is made
+        again, then every Pod deleted with no grace period, then the Deployment."""
+        with suppress(kube.NotFound):
+            self.cluster.scale_deployment(self.namespace, name, 0)
+        selector = waits.selector_string(workloads.workload_selector(name))
+        for pod in self.cluster.pods(self.namespace, selector):
+            with suppress(kube.NotFound):
+                self.cluster.delete_pod(pod.namespace, pod.name, grace_period=0, uid=pod.uid)
+        self.cluster.delete_deployment(self.namespace, name)
+
     def _echo_of(self, pod: PodInfo) -> Echo:
         workload = pod.labels.get(workloads.WORKLOAD_LABEL)
         if pod.labels.get(workloads.ROLE_LABEL) != "echo" or workload is None:
@@ -697,6 +773,13 @@ class Podnet:
             echo, replicas, gone_uids={p.uid for p in old}, deadline_name=waits.ROLLOUT_COMPLETE
         )
         return Replacement(old, new, time.monotonic() - start)
+
+
+def _ips(pods_or_ips: Iterable[str | PodInfo]) -> set[str]:
+    ips = {p.ip if isinstance(p, PodInfo) else p for p in pods_or_ips}
+    if None in ips:
+        raise ValueError(f"a Pod without an IP in {pods_or_ips!r}")
+    return {ip for ip in ips if ip}
 
 
 def _as_text(value: object) -> str:

@@ -150,6 +150,22 @@ def answered_by_each_of(names: Iterable[str]) -> BatchCheck:
     return BatchCheck(f"answered by each of {sorted(expected)}", holds)
 
 
+def answered_but_never_by(names: Iterable[str]) -> BatchCheck:
+    """Every probe reachable and answered, none of them by one of the Pods ``names``
+    (``hostname`` requests): the other backends serve, these never do."""
+    excluded = frozenset(names)
+
+    def holds(results: Sequence[ProbeResult]) -> bool:
+        return bool(results) and all(
+            r.outcome == REACHABLE
+            and r.seen_hostname is not None
+            and r.seen_hostname not in excluded
+            for r in results
+        )
+
+    return BatchCheck(f"answered, never by {sorted(excluded)}", holds)
+
+
 def not_answered_by(names: Iterable[str]) -> BatchCheck:
     """No probe reachable and answered by one of the Pods ``names`` (``hostname`` requests): a
     refusal, a timeout or an answer from any other Pod all count."""

@@ -461,15 +461,18 @@ class Waiter:
         replicas: int,
         *,
         gone_uids: Iterable[str] = (),
+        draining_uids: Iterable[str] = (),
         deadline_name: Deadline = POD_STARTUP,
         what: str | None = None,
         owner: str | None = None,
     ) -> list[kube.PodInfo]:
         """Wait until exactly ``replicas`` Pods match, all Ready, none terminating, and none of
-        ``gone_uids`` exists any more (replaced Pods fully gone, their IPs released).
+        ``gone_uids`` exists any more (replaced Pods fully gone, their IPs released). Pods of
+        ``draining_uids`` (deleted, still shutting down) are left out of the count.
 
         ``owner`` names the Deployment whose state a timeout message adds to the Pods'."""
         old = frozenset(gone_uids)
+        leaving = frozenset(draining_uids)
         sel = selector_string(selector)
         description = what or (
             f"{replicas} Ready pod(s) {sel} in {namespace}"
@@ -477,7 +480,11 @@ class Waiter:
         )
 
         def check(objects: dict[str, Raw]) -> list[kube.PodInfo] | None:
-            infos = [kube.pod_info(raw) for raw in objects.values()]
+            infos = [
+                info
+                for info in (kube.pod_info(raw) for raw in objects.values())
+                if info.uid not in leaving
+            ]
             draining = any(info.terminating or info.uid in old for info in infos)
             for raw in objects.values():
                 problem = unrecoverable_problem(raw, tolerate_unschedulable=draining)
@@ -562,16 +569,25 @@ class Waiter:
         service: str,
         ready_ips: Iterable[str],
         *,
+        serving_terminating: Iterable[str] | None = None,
         deadline_name: Deadline = ENDPOINTS_PROPAGATION,
     ) -> kube.EndpointSet:
-        """Wait until the EndpointSlices of ``service`` list exactly ``ready_ips`` as ready."""
+        """Wait until the EndpointSlices of ``service`` list exactly ``ready_ips`` as ready (and,
+        if given, exactly ``serving_terminating`` as ``serving: true, terminating: true``)."""
         expected = frozenset(ready_ips)
+        draining = None if serving_terminating is None else frozenset(serving_terminating)
         shown = "{" + ", ".join(sorted(expected)) + "}"
         what = f"EndpointSlices of svc/{namespace}/{service} to list exactly {shown} as ready"
+        if draining is not None:
+            what += " and {" + ", ".join(sorted(draining)) + "} as serving and terminating"
 
         def check(objects: dict[str, Raw]) -> kube.EndpointSet | None:
             endpoints = kube.endpoint_set(f"svc/{namespace}/{service}", list(objects.values()))
-            return endpoints if endpoints.ready_ips == expected else None
+            if endpoints.ready_ips != expected:
+                return None
+            if draining is not None and endpoints.serving_terminating_ips != draining:
+                return None
+            return endpoints
 
         return self.until(
             deadline_name,

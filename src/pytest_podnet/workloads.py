@@ -137,9 +137,14 @@ def echo_deployment(
     replicas: int,
     node: str | None = None,
     test: str | None = None,
+    drain_seconds: int = 0,
 ) -> Manifest:
     """An agnhost netexec Deployment: every replica pinned to ``node`` if given, otherwise at
-    most one replica on a node (required anti-affinity)."""
+    most one replica on a node (required anti-affinity).
+
+    ``drain_seconds``: a deleted Pod keeps running and serving that long (netexec
+    ``--delay-shutdown``; its grace period is 5 s longer), as a backend draining its connections
+    would; 0: it exits at once."""
     selector = workload_selector(name)
     deployment = manifest("echo-deployment.yaml")
     meta = deployment["metadata"]
@@ -154,6 +159,9 @@ def echo_deployment(
     template["spec"] = netexec_pod_spec(image, node=node)
     if node is None:
         template["spec"]["affinity"] = spread_affinity(selector)
+    if drain_seconds:
+        template["spec"]["terminationGracePeriodSeconds"] = drain_seconds + 5
+        template["spec"]["containers"][0]["args"].append(f"--delay-shutdown={drain_seconds}")
     return deployment
 
 

@@ -78,6 +78,7 @@ G3_DATAPLANE = {
     "test_cluster_ip_survives_replacement_of_every_backend[rollout-restart]",
     "test_cluster_ip_survives_replacement_of_every_backend[scale-to-zero-and-back]",
     "test_cluster_ip_never_sends_traffic_to_an_unready_pod",
+    "test_terminating_pod_gets_no_new_connections_while_a_ready_pod_exists",
 }
 G3_SLICES = {
     "test_endpoint_slices_list_exactly_the_ready_pods",

@@ -211,11 +211,14 @@ class Cluster(Watch, Exec):
         self, namespace: str, name: str, *, grace_period: int | None = None, uid: str | None = None
     ) -> None:
         """Delete a Pod; with ``uid``, only that incarnation (a replacement is left alone)."""
-        kwargs: dict[str, Any] = {}
+        # Both go in the DeleteOptions body: with a body, the API server ignores the query
+        # parameters, so a grace_period_seconds= beside it would be dropped silently.
+        options: dict[str, Any] = {}
         if grace_period is not None:
-            kwargs["grace_period_seconds"] = grace_period
+            options["gracePeriodSeconds"] = grace_period
         if uid is not None:
-            kwargs["body"] = {"preconditions": {"uid": uid}}
+            options["preconditions"] = {"uid": uid}
+        kwargs: dict[str, Any] = {"body": options} if options else {}
         self._call(
             f"delete pod/{namespace}/{name}",
             self._core.delete_namespaced_pod,

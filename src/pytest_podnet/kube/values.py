@@ -158,6 +158,10 @@ class EndpointSet:
     ready_ips: frozenset[str]
     not_ready_ips: frozenset[str]
     slices: tuple[str, ...]
+    #: Not ready because terminating, yet still serving (``serving: true, terminating: true``):
+    #: what a dataplane falls back to when no endpoint is ready (EndpointSlice API). A subset
+    #: of ``not_ready_ips``.
+    serving_terminating_ips: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -312,12 +316,23 @@ def endpoint_set(service: str, slices: list[Raw]) -> EndpointSet:
     """
     ready: set[str] = set()
     not_ready: set[str] = set()
+    serving_terminating: set[str] = set()
     for item in slices:
         for endpoint in item.get("endpoints") or []:
-            is_ready = (endpoint.get("conditions") or {}).get("ready")
-            (not_ready if is_ready is False else ready).update(endpoint.get("addresses") or [])
+            conditions = endpoint.get("conditions") or {}
+            addresses = endpoint.get("addresses") or []
+            (not_ready if conditions.get("ready") is False else ready).update(addresses)
+            if conditions.get("serving") and conditions.get("terminating"):
+                serving_terminating.update(addresses)
     names = tuple(sorted(_meta(item).get("name", "") for item in slices))
-    return EndpointSet(service, frozenset(ready), frozenset(not_ready - ready), names)
+    not_ready -= ready
+    return EndpointSet(
+        service,
+        frozenset(ready),
+        frozenset(not_ready),
+        names,
+        frozenset(serving_terminating & not_ready),
+    )
 
 
 def event_info(raw: Raw) -> EventInfo:
