@@ -132,6 +132,7 @@ def _up(node_count: int) -> Path:
     for n in topology.nodes:
         node.write_cni_config(n, cidrs[n.name])
     network.set_pod_routes(list(topology.nodes), cidrs)
+    network.set_host_pod_routes(list(topology.nodes), cidrs)
     wait_nodes_ready(topology)
     wait_nodes_untainted(topology)
     smoke_pods(topology)

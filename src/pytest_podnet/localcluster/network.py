@@ -132,6 +132,20 @@ def set_pod_routes(nodes: list[Node], pod_cidrs: dict[str, str]) -> None:
                 _ip("route", "replace", pod_cidrs[other.name], "via", other.ip, netns=node.netns)
 
 
+def set_host_pod_routes(nodes: list[Node], pod_cidrs: dict[str, str]) -> None:
+    """In the host namespace, a route to each node's Pod CIDR via that node, on the bridge.
+
+    The control plane runs in the host namespace, and a Pod that calls the API server (the
+    ``kubernetes`` Service, in-cluster config) reaches it with its own Pod IP as the source: the
+    answer must go back over the bridge, not into the ``unreachable`` Pod range. These routes are
+    more specific than that range and lead only into the node namespaces; every Pod CIDR no node
+    holds stays unreachable, and the host still does not forward.
+    """
+    for node in nodes:
+        if node.name in pod_cidrs:
+            _ip("route", "replace", pod_cidrs[node.name], "via", node.ip, "dev", BRIDGE)
+
+
 def remove_node_netns(node: Node) -> None:
     _ip("link", "del", node.host_veth, check=False)
     _ip("netns", "del", node.netns, check=False)
