@@ -43,6 +43,8 @@ DeadlineName = Literal[
     "node-taints-cleared",
     "probe-attempt",
     "exec-overhead",
+    "runner-start",
+    "runner-report",
 ]
 
 
@@ -206,6 +208,26 @@ EXEC_OVERHEAD: Final = Deadline(
     ),
 )
 
+RUNNER_START: Final = Deadline(
+    "runner-start",
+    300,
+    (
+        "The in-cluster runner's Pod from the Job's create to its container running: the Job "
+        "controller, scheduling, and on a cluster that pulls it, the runner image (~120 MB, "
+        "uncompressed layer). 300 s covers a slow registry; a pull that fails ends it at once."
+    ),
+)
+
+RUNNER_REPORT: Final = Deadline(
+    "runner-report",
+    60,
+    (
+        "The runner's container from its last log line to a terminated status the API shows: "
+        "the kubelet's next status sync (seconds). Added to the Job's activeDeadlineSeconds, "
+        "which bounds the run itself."
+    ),
+)
+
 _DEADLINES: Final[dict[str, Deadline]] = {
     d.name: d
     for d in (
@@ -224,6 +246,8 @@ _DEADLINES: Final[dict[str, Deadline]] = {
         NODE_TAINTS_CLEARED,
         PROBE_ATTEMPT,
         EXEC_OVERHEAD,
+        RUNNER_START,
+        RUNNER_REPORT,
     )
 }
 

@@ -13,6 +13,7 @@ from pytest_podnet.kube.calls import _selector_kwargs
 from pytest_podnet.kube.connect import _load_kubeconfig, _quiet_unverified_requests
 from pytest_podnet.kube.errors import _domain_error
 from pytest_podnet.kube.execute import Exec
+from pytest_podnet.kube.objects import Objects
 from pytest_podnet.kube.values import (
     _KIND_NAMES,
     LABELLED_KINDS,
@@ -41,7 +42,7 @@ from pytest_podnet.kube.values import (
 from pytest_podnet.kube.watch import Watch
 
 
-class Cluster(Watch, Exec):
+class Cluster(Watch, Exec, Objects):
     """The API clients for one kubeconfig context (or the in-cluster service account)."""
 
     # ..................................................................... connecting

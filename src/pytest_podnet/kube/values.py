@@ -173,6 +173,8 @@ class NamespaceInfo:
     created: datetime | None
     phase: str
     annotations: Mapping[str, str] = field(default_factory=dict)
+    #: For ownerReferences of cluster-scoped objects that must go with the namespace.
+    uid: str = ""
 
 
 @dataclass(frozen=True)
@@ -359,6 +361,7 @@ def namespace_info(raw: Raw) -> NamespaceInfo:
         created=_timestamp(meta.get("creationTimestamp")),
         phase=(raw.get("status") or {}).get("phase", ""),
         annotations=dict(meta.get("annotations") or {}),
+        uid=meta.get("uid", ""),
     )
 
 
