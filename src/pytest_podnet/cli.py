@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Final
+from typing import Any, Final
 
 from pytest_podnet import __version__
 
@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action="version", version=f"{PROG} (pytest-podnet) {__version__}"
     )
-    commands = parser.add_subparsers(dest="command", metavar="{cluster,sweep,rbac}", required=True)
+    commands = parser.add_subparsers(
+        dest="command", metavar="{cluster,sweep,rbac,incluster}", required=True
+    )
     commands.add_parser(
         "cluster",
         help="the embedded local cluster: up, down, status, kubeconfig, ... (podnet cluster -h)",
@@ -94,7 +96,52 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAMESPACE:NAME",
         help="bind a ServiceAccount",
     )
+    add_incluster_parser(commands)
     return parser
+
+
+def add_incluster_parser(commands: Any) -> None:
+    """``podnet incluster [options] [-- pytest args]`` (see ``pytest_podnet.incluster``)."""
+    incluster = commands.add_parser(
+        "incluster",
+        help="run the suites inside the cluster as a Job, bring the verdict and reports back",
+        description="Create a namespace, a least-privilege ServiceAccount and a Job running the "
+        "runner image; stream its log; write podnet.json and junit.xml to --report-dir; delete "
+        "everything; exit with the verdict's status (0 PASS, 1 FAIL, 6 NOT VERIFIED, 4 usage). "
+        "Arguments after -- go to pytest --podnet in the Pod.",
+    )
+    incluster.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig (default: as kubectl)")
+    incluster.add_argument(
+        "--context", metavar="NAME", help="kubeconfig context (default: current)"
+    )
+    incluster.add_argument(
+        "--image",
+        metavar="IMAGE",
+        help="runner image (default: the one of this version; on the embedded cluster it is "
+        "built and imported into the nodes)",
+    )
+    incluster.add_argument(
+        "--namespace", metavar="NAME", help="namespace to create (default: podnet-incluster-<run>)"
+    )
+    incluster.add_argument(
+        "--report-dir",
+        metavar="DIR",
+        default="reports",
+        help="where podnet.json and junit.xml go (default: %(default)s)",
+    )
+    incluster.add_argument(
+        "--timeout",
+        type=int,
+        metavar="SECONDS",
+        default=3600,
+        help="bound of the run (the Job's activeDeadlineSeconds; default: %(default)s)",
+    )
+    incluster.add_argument(
+        "--build-only",
+        action="store_true",
+        help="build the runner image's OCI archive, print its path and exit (to push it)",
+    )
+    incluster.add_argument("pytest_args", nargs="*", metavar="-- PYTEST_ARGS")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parser.parse_args(args)
     if options.command == "rbac":
         return print_rbac(parser, options)
+    if options.command == "incluster":
+        return run_incluster(options)
     return run_sweep(options)
 
 
@@ -125,6 +174,32 @@ def print_rbac(parser: argparse.ArgumentParser, options: argparse.Namespace) -> 
         subjects.append({"kind": "ServiceAccount", "name": name, "namespace": namespace})
     print(yaml.safe_dump_all(rbac_manifest(options.name, subjects), sort_keys=False), end="")
     return EXIT_OK
+
+
+def run_incluster(options: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pytest_podnet import incluster
+
+    if options.build_only:
+        from pytest_podnet.localcluster import images, runner_image
+
+        try:
+            print(runner_image.build_runner_image().path)
+        except images.ImageBuildError as err:
+            print(f"{PROG} incluster: error: {err}", file=sys.stderr)
+            return incluster.EXIT_USAGE
+        return EXIT_OK
+    request = incluster.Request(
+        kubeconfig=options.kubeconfig,
+        context=options.context,
+        image=options.image,
+        namespace=options.namespace,
+        report_dir=Path(options.report_dir),
+        pytest_args=tuple(options.pytest_args),
+        timeout=options.timeout,
+    )
+    return incluster.run(request)
 
 
 def run_sweep(options: argparse.Namespace) -> int:
