@@ -133,7 +133,7 @@ def add_incluster_parser(commands: Any) -> None:
         "--timeout",
         type=int,
         metavar="SECONDS",
-        default=3600,
+        default=3600,  # incluster.DEFAULT_TIMEOUT (kept equal by tests/unit/test_incluster.py)
         help="bound of the run (the Job's activeDeadlineSeconds; default: %(default)s)",
     )
     incluster.add_argument(
