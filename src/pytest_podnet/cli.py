@@ -133,7 +133,8 @@ def add_incluster_parser(commands: Any) -> None:
         "--timeout",
         type=int,
         metavar="SECONDS",
-        default=3600,  # incluster.DEFAULT_TIMEOUT (kept equal by tests/unit/test_incluster.py)
+        # incluster.DEFAULT_TIMEOUT, not imported here (it loads the client); a unit test checks.
+        default=3600,
         help="bound of the run (the Job's activeDeadlineSeconds; default: %(default)s)",
     )
     incluster.add_argument(

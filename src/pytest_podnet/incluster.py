@@ -178,7 +178,7 @@ def run(request: Request) -> int:
         say(f"error: {err}")
         return err.exit_code
     except KeyboardInterrupt:
-        say("interrupted; everything it created was deleted")
+        say("interrupted")
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -319,10 +319,11 @@ def _pull_fix(problem: str, image: str) -> str:
     if "Image" not in problem:
         return problem
     return (
-        f"{problem}; fix: push the runner image to a registry this cluster pulls from and pass "
-        f"--image=REGISTRY/pytest-podnet-runner:TAG (`podnet incluster --build-only` writes the "
-        f"OCI archive of {image}; then e.g. `skopeo copy oci-archive:PATH docker://REGISTRY/...`, "
-        "see docs/using.md)"
+        f"the cluster cannot run {image}: {problem}; fix: push the runner image to a registry "
+        "this cluster pulls from and pass --image=REGISTRY/pytest-podnet-runner:TAG "
+        "(`podnet incluster --build-only` writes its OCI archive and prints the path; then "
+        "`skopeo copy oci-archive:PATH docker://REGISTRY/pytest-podnet-runner:TAG`, see "
+        "docs/using.md)"
     )
 
 
@@ -405,6 +406,9 @@ def _clean_up(cluster: kube.Cluster, undo: cleanup.UndoStack, namespace: str, ru
         try:
             waits.Waiter(cluster).namespace_gone(namespace)
         except (kube.KubeError, waits.WaitTimeout) as err:
-            say(f"cleanup: {' '.join(str(err).split()[:40])}")
+            errors.append(" ".join(str(err).split()[:40]))
+            say(f"cleanup: {errors[-1]}")
+        else:
+            say(f"deleted namespace {namespace}, its Job, ServiceAccount, ClusterRole and binding")
     if errors:
         say(f"left behind in {namespace}: `podnet sweep --run {run_id}` removes it")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -31,19 +32,23 @@ COMMAND_BOUND = 600
 KINDS = "namespaces,clusterroles,clusterrolebindings,serviceaccounts,jobs,pods"
 
 
-def incluster(report_dir: Path, *pytest_args: str) -> tuple[subprocess.CompletedProcess[str], str]:
-    """Run ``podnet incluster`` against the embedded cluster; the result and its run id."""
+def command(report_dir: Path, *args: str) -> list[str]:
+    """``podnet incluster`` against the embedded cluster; ``args`` may hold ``--`` and pytest's."""
+    return [
+        sys.executable,
+        "-c",
+        "from pytest_podnet.cli import main; raise SystemExit(main())",
+        "incluster",
+        f"--kubeconfig={ADMIN_KUBECONFIG}",
+        f"--report-dir={report_dir}",
+        *args,
+    ]
+
+
+def incluster(report_dir: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Run ``podnet incluster`` to its end; the result and its run id."""
     result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from pytest_podnet.cli import main; raise SystemExit(main())",
-            "incluster",
-            f"--kubeconfig={ADMIN_KUBECONFIG}",
-            f"--report-dir={report_dir}",
-            "--",
-            *pytest_args,
-        ],
+        command(report_dir, *args),
         capture_output=True,
         text=True,
         timeout=COMMAND_BOUND,
@@ -61,7 +66,7 @@ def left_behind(run_id: str) -> str:
 def test_quick_suites_in_a_job_bring_back_a_passing_verdict_and_leave_nothing(
     tmp_path: Path,
 ) -> None:
-    result, run_id = incluster(tmp_path, "--podnet-quick")
+    result, run_id = incluster(tmp_path, "--", "--podnet-quick")
 
     verdict = json.loads((tmp_path / runner.JSON_REPORT).read_text())
     assert result.returncode == verdict["run"]["exit_status"] == 0, result.stdout + result.stderr
@@ -84,7 +89,7 @@ def test_a_run_that_cannot_select_any_node_carries_back_exit_4_and_its_verdict(
     tmp_path: Path,
 ) -> None:
     result, run_id = incluster(
-        tmp_path, "--podnet-quick", "--podnet-node-selector=podnet.io/none=1"
+        tmp_path, "--", "--podnet-quick", "--podnet-node-selector=podnet.io/none=1"
     )
 
     assert result.returncode == 4, result.stdout + result.stderr
@@ -93,3 +98,42 @@ def test_a_run_that_cannot_select_any_node_carries_back_exit_4_and_its_verdict(
     assert verdict["run"]["exit_status"] == 4
     assert verdict["run"]["preflight_error"], verdict["run"]
     assert left_behind(run_id) == ""
+
+
+def test_an_image_the_cluster_cannot_pull_ends_at_once_with_exit_4_and_the_fix(
+    tmp_path: Path,
+) -> None:
+    # A localhost/ name: the node's pull attempt goes to its own loopback and is refused.
+    missing = "localhost/pytest-podnet-runner:no-such-tag"
+    result, run_id = incluster(tmp_path, f"--image={missing}", "--", "--podnet-quick")
+
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert f"the cluster cannot run {missing}" in result.stderr
+    assert "fix: push the runner image to a registry" in result.stderr
+    assert not (tmp_path / runner.JSON_REPORT).exists()
+    assert left_behind(run_id) == ""
+
+
+def test_ctrl_c_deletes_everything_the_command_created(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        command(tmp_path, "--", "--podnet-quick"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        started = process.stderr.readline()
+        found = re.search(r"\(run (\S+)\)", started)
+        assert found, started
+        assert left_behind(found.group(1)) != "", "nothing was created before the interrupt"
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=COMMAND_BOUND)
+    finally:
+        process.kill()
+        process.wait()
+
+    assert process.returncode == 2, rest
+    assert "interrupted" in rest
+    assert "deleted namespace podnet-incluster-" in rest
+    assert left_behind(found.group(1)) == ""
