@@ -108,3 +108,16 @@ def test_a_pod_reaches_the_api_server_through_the_kubernetes_service(kubectl: Ku
         kubectl("delete", "namespace", namespace, "--wait=false")
 
     assert '"gitVersion"' in answer, answer
+
+
+def test_a_build_with_no_input_changed_reuses_the_archive_without_planning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = runner_image.build_runner_image(out_dir=tmp_path)
+
+    def no_plan() -> list[object]:
+        raise AssertionError("planned (ldd, hashing) although no input file changed")
+
+    monkeypatch.setattr(runner_image, "_plan", no_plan)
+
+    assert runner_image.build_runner_image(out_dir=tmp_path) == first

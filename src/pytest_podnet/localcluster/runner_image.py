@@ -21,6 +21,7 @@ layout tar, cached in :func:`paths.images_dir` by a digest of everything that go
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -86,11 +87,60 @@ def build_runner_image(force: bool = False, *, out_dir: Path | None = None) -> i
     out = out_dir if out_dir is not None else paths.images_dir()
     out.mkdir(parents=True, exist_ok=True)
     with images._locked(out / ".lock"):
-        return images._build_cached(_runner_recipe(), out, force)
+        reused = None if force else _unchanged(out)
+        if reused is not None:
+            return reused
+        plan = _plan()
+        archive = images._build_cached(_runner_recipe(plan), out, force)
+        sources = sorted({str(e.source) for e in plan if e.source is not None})
+        _write_json(out / _QUICK_STAMP, {"sources": sources, **_quick_record(out, sources)})
+        return archive
 
 
-def _runner_recipe() -> images._Recipe:
-    plan = _plan()
+#: Next to the content stamp: the size and mtime of every file the last plan read. The plan
+#: runs ldd on ~100 extension modules and the content stamp hashes ~120 MB (seconds); when no
+#: input file (nor the loader cache that ldd resolves with) changed since, neither is needed.
+_QUICK_STAMP: Final = "runner.quick.json"
+_LOADER_CACHE: Final = Path("/etc/ld.so.cache")
+
+
+def _unchanged(out: Path) -> images.ImageArchive | None:
+    """The cached archive, if no file the last build read changed and no file was added."""
+    quick = images._read_stamp(out / _QUICK_STAMP)
+    stamp = images._read_stamp(out / "runner.stamp.json")
+    archive = out / "runner.tar"
+    sources = quick.get("sources")
+    if not isinstance(sources, list) or not stamp or not archive.is_file():
+        return None
+    if archive.stat().st_size != stamp.get("size") or stamp.get("name") != RUNNER_IMAGE:
+        return None
+    if _quick_record(out, sources) != {k: v for k, v in quick.items() if k != "sources"}:
+        return None
+    return images.ImageArchive(RUNNER_IMAGE, archive, str(stamp["digest"]))
+
+
+def _quick_record(out: Path, sources: list[str]) -> dict[str, str]:
+    """A digest of (path, size, mtime) of ``sources``, of the candidate files and of the code."""
+    candidates = [str(source) for source, _ in (*_stdlib_files(), *_site_files())]
+    files = sorted({*sources, *candidates, str(_LOADER_CACHE), __file__, images.__file__})
+    stats = []
+    for name in files:
+        try:
+            info = os.stat(name)
+        except OSError:
+            stats.append([name, "missing"])
+            continue
+        stats.append([name, str(info.st_size), str(info.st_mtime_ns)])
+    return {"files": images._json_digest(stats), "image": RUNNER_IMAGE}
+
+
+def _write_json(path: Path, value: dict[str, object]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(value, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _runner_recipe(plan: list[images._Entry]) -> images._Recipe:
     config = images._config(
         entrypoint=["/usr/bin/python3", "-m", "pytest_podnet.runner"], cmd=None, user=USER
     )
