@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_podnet.localcluster import runner_image
+from pytest_podnet.localcluster import images, runner_image
 from pytest_podnet.localcluster.versions import AGNHOST_IMAGE
 
 from .conftest import Kubectl
@@ -25,24 +25,23 @@ SITE = runner_image.SITE_PACKAGES
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[images.ImageArchive, ...]:
     """The archive built twice, into two empty directories."""
-    first, second = tmp_path_factory.mktemp("runner-a"), tmp_path_factory.mktemp("runner-b")
-    return (
-        runner_image.build_runner_image(out_dir=first).path,
-        runner_image.build_runner_image(out_dir=second).path,
+    return tuple(
+        runner_image.build_runner_image(out_dir=tmp_path_factory.mktemp(f"runner-{n}"))
+        for n in (1, 2)
     )
 
 
 @pytest.fixture(scope="module")
-def runner(tmp_path_factory: pytest.TempPathFactory) -> ImageContents:
-    archive = runner_image.build_runner_image(out_dir=tmp_path_factory.mktemp("runner"))
-    return read_archive(archive)
+def runner(built: tuple[images.ImageArchive, ...]) -> ImageContents:
+    return read_archive(built[0])
 
 
-def test_runner_image_is_reproducible(built: tuple[Path, Path]) -> None:
+def test_runner_image_is_reproducible(built: tuple[images.ImageArchive, ...]) -> None:
     first, second = built
-    assert first.read_bytes() == second.read_bytes()
+    assert first.digest == second.digest
+    assert first.path.read_bytes() == second.path.read_bytes()
 
 
 def test_runner_image_is_named_after_the_version_and_runs_the_runner_as_non_root(
