@@ -49,6 +49,10 @@ JOB_NAME_LABEL: Final = "batch.kubernetes.io/job-name"
 #: Default bound of one run (the Job's activeDeadlineSeconds): the full suites take minutes.
 DEFAULT_TIMEOUT: Final = 3600
 
+#: A follow stream that keeps dropping is opened again at most this often (each reopen is one
+#: API call and happens only when a stream ended without the container having ended).
+LOG_REOPENS: Final = 100
+
 EXIT_USAGE: Final = 4
 #: The runner did not finish (deleted, deadline passed) or its reports were lost: pytest's
 #: "internal error", never a verdict.
@@ -201,7 +205,7 @@ def _run(request: Request) -> Outcome:
         created = _create(cluster, undo, name, namespace, run_id, image, request, token)
         say(f"job/{namespace}/{created} started with {image} (run {run_id})")
         pod = _runner_pod(cluster, namespace, created, image)
-        _stream(cluster, namespace, pod, until=time.monotonic() + request.timeout)
+        _stream(cluster, namespace, pod, token, until=time.monotonic() + request.timeout)
         exit_code = _exit_code(cluster, namespace, created, pod, request.timeout)
         reports = _write_reports(cluster.full_pod_log(namespace, pod), token, request.report_dir)
         say(f"runner exited {exit_code}; reports: {', '.join(map(str, reports)) or 'none'}")
@@ -327,21 +331,25 @@ def _pull_fix(problem: str, image: str) -> str:
     )
 
 
-def _stream(cluster: kube.Cluster, namespace: str, pod: str, *, until: float) -> None:
+def _stream(cluster: kube.Cluster, namespace: str, pod: str, token: str, *, until: float) -> None:
     """Print the runner's log as it comes, up to the report block (which is read afterwards).
 
     A follow stream that drops (an idle connection timed out) is opened again and the lines
-    already printed are skipped, until the container has ended or ``until`` passed."""
+    already printed are skipped, until the container has ended or ``until`` passed (at most
+    ``LOG_REOPENS`` times; the wait for the exit status follows either way)."""
     printed = 0
-    while time.monotonic() < until:
+    for _ in range(LOG_REOPENS):
+        if time.monotonic() >= until:
+            return
         for seen, line in enumerate(cluster.follow_pod_log(namespace, pod, until=until), 1):
-            if line.startswith("===== pytest-podnet reports "):
+            if line == runner.begin_marker(token):
                 return
             if seen > printed:
                 print(line, flush=True)
                 printed = seen
         if _terminated(cluster.raw_pod(namespace, pod)) is not None:
             return
+    say(f"the log stream of pod/{namespace}/{pod} dropped {LOG_REOPENS} times; waiting quietly")
 
 
 def _terminated(pod: kube.Raw) -> int | None:
