@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_podnet import report
+from pytest_podnet import allure_labels, report
 from pytest_podnet.settings import (
     OPTIONS,
     WORKER_KUBECONFIG,
@@ -145,6 +145,12 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config.stash[CLUSTER_KEY] = cluster
     config.stash[_FACTS_KEY] = facts
     facts["reaped"] = _reap_dead_runs(cluster)
+    alluredir = getattr(config.option, "allure_report_dir", None)
+    if alluredir:
+        env = allure_labels.environment(
+            facts, images=settings.images, run_id=settings.run_id, cluster=settings.cluster
+        )
+        allure_labels.write_environment(alluredir, env)
 
 
 def _reap_dead_runs(cluster: Any) -> list[str]:
@@ -208,6 +214,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.user_properties.append((report.GUARANTEE_PROPERTY, gid))
             # `-m podnet_g2` selects one guarantee (a marker argument cannot be matched by -m).
             item.add_marker(f"podnet_{gid.lower()}")
+            allure_labels.label(item, gid)
         skip = _skip_reason(item, settings, node_count)
         if skip:
             why, kind = skip
