@@ -1,4 +1,5 @@
-"""The project's own test run: wall time per test directory, printed at the end (CI reads it).
+"""The project's own test run: wall time per test directory, printed at the end (CI reads it),
+and every JSON verdict a test leaves in its temporary directories checked against the schema.
 
 The directories run one after another, so a directory's wall time is from the start of its first
 test to the end of its last one (module fixtures included: they run inside those phases).
@@ -7,8 +8,11 @@ test to the end of its last one (module fixtures included: they run inside those
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import verdicts
 
 _spans: dict[str, list[float]] = {}
 
@@ -17,6 +21,20 @@ def _directory(nodeid: str) -> str:
     """``unit/test_cli.py::test_x`` -> ``unit`` (node ids are relative to tests/, the rootdir)."""
     head, sep, _ = nodeid.partition("/")
     return head if sep else "."
+
+
+@pytest.fixture(autouse=True)
+def _verdicts_match_the_shipped_schema(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test: every verdict file in its ``tmp_path`` / ``pytester`` directory matches
+    ``pytest_podnet/schema/verdict-v2.schema.json`` (teardown error naming the file otherwise)."""
+    yield
+    funcargs = getattr(request.node, "funcargs", {})
+    directories = [funcargs.get("tmp_path"), getattr(funcargs.get("pytester"), "path", None)]
+    bad: dict[str, list[str]] = {}
+    for directory in directories:
+        if isinstance(directory, Path) and directory.is_dir():
+            bad.update(verdicts.invalid_reports(directory))
+    assert not bad, f"JSON verdicts that do not match the shipped schema: {bad}"
 
 
 def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:

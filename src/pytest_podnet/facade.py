@@ -19,7 +19,7 @@ from typing import Any, Final, Literal, get_args, overload
 import allure
 import pytest
 
-from pytest_podnet import cleanup, kube, matrix, probes, waits, workloads
+from pytest_podnet import cleanup, kube, matrix, pictures, probes, report, waits, workloads
 from pytest_podnet.kube import DeploymentInfo, EndpointSet, NodeInfo, PodInfo, ServiceInfo
 from pytest_podnet.nodes import testable
 from pytest_podnet.probes import BatchCheck, ProbeResult
@@ -661,6 +661,8 @@ class Podnet:
         )
         for pairs in found.matrices:
             self.record(f"matrix {pairs.what}", pairs.rows())
+            self.user_properties.append((report.MATRIX_PROPERTY, pairs.to_json()))
+            pictures.attach_matrix(pairs.to_json())
         return found
 
     def expect_reachable(

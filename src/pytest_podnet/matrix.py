@@ -151,6 +151,19 @@ class PairMatrix:
             lines.append("  ".join([src.ljust(first), *cells]).rstrip())
         return lines
 
+    def to_json(self) -> dict[str, object]:
+        """The matrix as data (the JSON verdict's ``checks[].matrices[]``): ``marks[i][j]`` is
+        the mark of the pair (``nodes[i]``, ``nodes[j]``), ``-`` where not covered."""
+        return {
+            "what": self.what,
+            "nodes": list(self.nodes),
+            "marks": [
+                [self.marks.get((src, dst), NOT_COVERED) for dst in self.nodes]
+                for src in self.nodes
+            ],
+            "findings": list(self.findings),
+        }
+
     def headline(self) -> str:
         total = len(self.marks)
         parts = []

@@ -33,9 +33,13 @@ GUARANTEE_PROPERTY: Final = "podnet_guarantee"
 OUTCOME_PROPERTY: Final = "podnet_outcome"
 #: ``user_properties`` name carrying why a check is skipped (a ``settings.SkipReason``).
 SKIP_PROPERTY: Final = "podnet_skip"
+#: ``user_properties`` name carrying one node-pair matrix of a check (``PairMatrix.to_json``).
+MATRIX_PROPERTY: Final = "podnet_matrix"
 #: Prefix of the ``user_properties`` names that are measured values.
 VALUE_PREFIX: Final = "podnet:"
-#: Version of the JSON layout, bumped on incompatible changes (v2: three outcomes per check).
+#: Version of the JSON layout, bumped on incompatible changes (v2: three outcomes per check);
+#: additive fields keep it (``checks[].matrices``). Documented by the JSON Schema shipped as
+#: ``pytest_podnet/schema/verdict-v2.schema.json``, whose ``$id`` ends in this id.
 JSON_SCHEMA: Final = "pytest-podnet/verdict/v2"
 
 #: The outcome of a check and the verdict of a guarantee.
@@ -81,6 +85,7 @@ class CheckResult:
     message: str | None = None
     skip_reason: str | None = None
     values: dict[str, Any] = field(default_factory=dict)
+    matrices: list[Any] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -91,6 +96,7 @@ class CheckResult:
             "message": self.message,
             "skip_reason": self.skip_reason,
             "values": self.values,
+            "matrices": self.matrices,
         }
 
 
@@ -148,6 +154,10 @@ class Ledger:
                 result.skip_reason = str(value)
             elif name == OUTCOME_PROPERTY and report.failed and value in _SEVERITY:
                 phase_outcome = value
+            elif name == MATRIX_PROPERTY:
+                # Every phase's report carries the item's properties so far: one per matrix.
+                if value not in result.matrices:
+                    result.matrices.append(value)
             elif name.startswith(VALUE_PREFIX):
                 result.values[name[len(VALUE_PREFIX) :]] = value
         outcome = self._outcome_of(report, phase_outcome, result.skip_reason)

@@ -8,7 +8,6 @@ quick profile then has two checks that need a Deployment (G1, G3) and one that d
 
 from __future__ import annotations
 
-import json
 import secrets
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import verdicts
 import yaml
 from admin import kubectl, needs_local_cluster
 
@@ -130,9 +130,9 @@ def test_admission_denial_is_not_verified_with_the_policys_message(
     output = completed.stdout + completed.stderr
 
     assert completed.returncode == 6, output[-4000:]
-    document = json.loads(report.read_text())
-    verdicts = {g["guarantee"]: g["verdict"] for g in document["guarantees"]}
-    assert verdicts == {"G1": "NOT VERIFIED", "G2": "PASS", "G3": "NOT VERIFIED"}, output[-4000:]
+    document = verdicts.load(report)
+    got = {g["guarantee"]: g["verdict"] for g in document["guarantees"]}
+    assert got == {"G1": "NOT VERIFIED", "G2": "PASS", "G3": "NOT VERIFIED"}, output[-4000:]
     denied = [c for c in document["checks"] if c["outcome"] == "NOT VERIFIED"]
     assert len(denied) == 2
     for check in denied:

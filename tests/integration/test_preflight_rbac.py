@@ -8,7 +8,6 @@ naming the exact rule, and create nothing (nothing carries its run label).
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import verdicts
 import yaml
 from admin import ADMIN_KUBECONFIG, KUBECTL_CALL, kubectl, needs_local_cluster
 
@@ -125,7 +125,7 @@ def assert_one_usage_error(pytester: pytest.Pytester, result: pytest.RunResult) 
     assert [line for line in errors if line.startswith("ERROR: ")] == errors[:1], errors
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
     assert not (pytester.path / "ran").exists()
-    run = json.loads((pytester.path / "verdict.json").read_text())["run"]
+    run = verdicts.load(pytester.path / "verdict.json")["run"]
     message = "\n".join(errors)
     assert f"ERROR: {run['preflight_error']}" == message
     assert labelled_with(run["run_id"]) == []

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
+
+import verdicts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +36,7 @@ def test_quick_profile_passes_with_two_workers_and_one_verdict(
     )
 
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-2000:]
-    document = json.loads(report.read_text())
+    document = verdicts.load(report)
     outcomes = {c["nodeid"].rsplit("::", 1)[1]: c["outcome"] for c in document["checks"]}
     assert set(outcomes.values()) == {"PASS"}, outcomes
     assert {c["guarantee"] for c in document["checks"]} == {"G1", "G2", "G3"}

@@ -20,7 +20,6 @@ docs/faults.md).
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import re
 import subprocess
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import verdicts
 
 from pytest_podnet import report
 from pytest_podnet.localcluster import cluster, faults, paths, topology
@@ -243,7 +243,7 @@ def run_suites(
         command += ["-k", " or ".join(selection)]
     completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert verdict.exists(), f"the suites wrote no report:\n{completed.stdout}\n{completed.stderr}"
-    document = json.loads(verdict.read_text())
+    document = verdicts.load(verdict)
     assert document["schema"] == report.JSON_SCHEMA, f"outcome_of reads {report.JSON_SCHEMA}"
     outcomes = {check_id(c["nodeid"]): outcome_of(c) for c in document["checks"]}
     texts: dict[str, str] = {}

@@ -6,9 +6,8 @@ façade raises on a real cluster (a domain assertion, a wait running out, an API
 
 from __future__ import annotations
 
-import json
-
 import pytest
+import verdicts
 from fake_preflight import FAKE_PREFLIGHT
 
 RAISING_SUITE = """
@@ -63,7 +62,7 @@ def run_suite(
         source = RAISING_SUITE.replace("{gid}", gid).replace("{body}", BODIES[body])
         pytester.makepyfile(**{f"test_{i}_{body.replace('-', '_')}": source})
     result = pytester.runpytest_subprocess("--podnet", "--podnet-report=verdict.json", *args, ".")
-    return result, json.loads((pytester.path / "verdict.json").read_text())
+    return result, verdicts.load(pytester.path / "verdict.json")
 
 
 def outcome(document: dict[str, object]) -> str:
@@ -168,7 +167,7 @@ def test_a_required_cross_node_check_skipped_on_one_node_is_not_verified_unless_
     allowed.stdout.fnmatch_lines(
         ["podnet: required G2; allowed skips cross-node; *", "G2 * yes * 1 * 0 * 0 * 1  PASS"]
     )
-    document = json.loads((pytester.path / "verdict.json").read_text())
+    document = verdicts.load(pytester.path / "verdict.json")
     assert document["run"]["allow_skip"] == ["cross-node"]
 
 

@@ -7,13 +7,13 @@ every request (so "nothing was created" is an observation). No traffic leaves 12
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import verdicts
 from conftest import Authority, pem_data
 
 if TYPE_CHECKING:
@@ -229,7 +229,7 @@ def test_report_file_records_the_preflight_error(
     message = assert_one_usage_error(
         pytester, result, "ERROR: pytest-podnet preflight: the API server * refused*"
     )
-    document = json.loads((pytester.path / "out" / "verdict.json").read_text())
+    document = verdicts.load(pytester.path / "out" / "verdict.json")
     assert document["run"]["exit_status"] == pytest.ExitCode.USAGE_ERROR
     assert f"ERROR: {document['run']['preflight_error']}" == message
     assert document["checks"] == []

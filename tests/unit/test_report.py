@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+import verdicts
 
 from pytest_podnet import report
 
@@ -198,20 +198,33 @@ def test_verdict_table_lines_up_every_guarantee() -> None:
     ]
 
 
+#: The run facts the plugin always writes (the schema requires them; the preflight's are optional).
+RUN = {
+    "run_id": "r1",
+    "exit_status": 0,
+    "preflight_error": None,
+    "cluster": "external",
+    "images": ["registry.k8s.io/e2e-test-images/agnhost:2.63.0"],
+    "timeout_scale": 1.0,
+    "ip_reuse": "strict",
+    "require": ["G1", "G2", "G3"],
+    "allow_skip": [],
+    "not_requested": ["privileged"],
+}
+
+
 def test_json_document_holds_every_check_with_its_values(tmp_path: Path) -> None:
     ledger = ledger_of(
         *passed_test("a::ok", old_ip="10.244.1.7", seconds=0.25, ips=["10.244.1.7"]),
         *passed_test("tests/test_unrelated.py::test_x", guarantee=None),
     )
-    document = report.verdict_document(
-        ledger.results, ledger.verdicts(), run={"run_id": "r1", "exit_status": 0}
-    )
+    document = report.verdict_document(ledger.results, ledger.verdicts(), run=RUN)
 
     path = report.write_json(tmp_path / "out" / "verdict.json", document)
 
-    loaded = json.loads(path.read_text())
+    loaded = verdicts.load(path)
     assert loaded["schema"] == report.JSON_SCHEMA == "pytest-podnet/verdict/v2"
-    assert loaded["run"] == {"run_id": "r1", "exit_status": 0}
+    assert loaded["run"] == RUN
     assert [g["verdict"] for g in loaded["guarantees"]] == ["PASS", "NOT VERIFIED", "NOT VERIFIED"]
     assert loaded["checks"][0] == {
         "nodeid": "a::ok",
@@ -221,6 +234,7 @@ def test_json_document_holds_every_check_with_its_values(tmp_path: Path) -> None
         "message": None,
         "skip_reason": None,
         "values": {"old_ip": "10.244.1.7", "seconds": 0.25, "ips": ["10.244.1.7"]},
+        "matrices": [],
     }
     assert loaded["checks"][1]["guarantee"] is None
     assert path.stat().st_mode & 0o777 == 0o644
@@ -229,11 +243,11 @@ def test_json_document_holds_every_check_with_its_values(tmp_path: Path) -> None
 
 def test_json_stays_valid_with_values_json_cannot_hold(tmp_path: Path) -> None:
     ledger = ledger_of(*passed_test("a::ok", lag=float("nan"), ips=frozenset({"10.0.0.1"})))
-    document = report.verdict_document(ledger.results, ledger.verdicts(), run={})
+    document = report.verdict_document(ledger.results, ledger.verdicts(), run=RUN)
 
     path = report.write_json(tmp_path / "verdict.json", document)
 
-    values = json.loads(path.read_text())["checks"][0]["values"]
+    values = verdicts.load(path)["checks"][0]["values"]
     assert values == {"lag": "nan", "ips": ["10.0.0.1"]}
 
 

@@ -6,10 +6,10 @@ tests/integration.
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 
 import pytest
+import verdicts
 from fake_preflight import FAKE_PREFLIGHT
 
 G1_SUITE = """
@@ -104,7 +104,7 @@ def check_verdict_run(pytester: pytest.Pytester, result: pytest.RunResult) -> No
         consecutive=False,
     )
 
-    document = json.loads((pytester.path / "verdict.json").read_text())
+    document = verdicts.load(pytester.path / "verdict.json")
     assert document["schema"] == "pytest-podnet/verdict/v2"
     assert document["run"]["server_version"] == "v1.36.3"
     assert document["run"]["exit_status"] == 1
@@ -192,7 +192,7 @@ def test_workers_share_the_controllers_run_id(suites: pytest.Pytester) -> None:
         "--podnet", "--podnet-report=verdict.json", "-p", "xdist", "-n", "2", "test_run_id.py"
     )
 
-    document = json.loads((suites.path / "verdict.json").read_text())
+    document = verdicts.load(suites.path / "verdict.json")
     seen = {c["values"]["run_id"] for c in document["checks"]}
     assert seen == {document["run"]["run_id"]}
 
