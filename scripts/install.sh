@@ -3,6 +3,11 @@
 #   scripts/install.sh                 as root: apt packages, the project venv, Go, the cluster build
 #   scripts/install.sh --dev           the same plus the dev tools (ruff, mypy: the "dev" extra)
 #   scripts/install.sh --python-only   no root: only the project venv with the package
+#   scripts/install.sh --report        also what `podnet report` needs: the "report" extra
+#                                      (matplotlib, jsonschema) and the pinned Allure 3 from npm
+#                                      into ~/.cache/pytest-podnet/allure/<version>/ (as root it
+#                                      apt-installs nodejs and npm when missing); combines with
+#                                      the others, e.g. --python-only --report
 # The Python package always goes into the project venv .venv/ of this checkout, never into the
 # system interpreter (Debian's python3 refuses that anyway: PEP 668, externally-managed-environment).
 # Go: when `go` is missing or older than the pinned toolchain (Debian 12 ships 1.19), Debian's
@@ -14,11 +19,13 @@ cd "$(dirname "$0")/.."
 VENV=.venv
 dev=0
 python_only=0
+with_report=0
 for arg in "$@"; do
   case "$arg" in
     --dev) dev=1 ;;
     --python-only) python_only=1 ;;
-    *) echo "usage: scripts/install.sh [--dev] [--python-only]" >&2; exit 2 ;;
+    --report) with_report=1 ;;
+    *) echo "usage: scripts/install.sh [--dev] [--python-only] [--report]" >&2; exit 2 ;;
   esac
 done
 
@@ -60,14 +67,31 @@ if [ ! -x "$VENV/bin/pip" ]; then
   fi
 fi
 # Reinstall only when pyproject.toml changed (the install is editable: code changes need none).
-extra=$([ "$dev" = 1 ] && echo dev || echo base)
+# The dev extra holds the report extra's packages too, so a dev venv serves --report as well.
+extra=base
+[ "$with_report" = 1 ] && extra=report
+[ "$dev" = 1 ] && extra=dev
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 have=$(cat "$VENV/.podnet-install" 2>/dev/null || true)
 if [ "$have" != "$want dev" ] && [ "$have" != "$want $extra" ]; then
-  spec=$([ "$dev" = 1 ] && echo '.[dev]' || echo '.')
+  spec=$(case "$extra" in dev) echo '.[dev]' ;; report) echo '.[report]' ;; *) echo '.' ;; esac)
   say "pip install -e '$spec' into $VENV"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$spec"
   echo "$want $extra" >"$VENV/.podnet-install"
+fi
+if [ "$with_report" = 1 ]; then
+  if ! command -v npm >/dev/null; then
+    if [ "$(id -u)" -eq 0 ]; then
+      apt_install nodejs npm
+    else
+      say "podnet report needs node and npm: apt-get install nodejs npm (as root)"
+      exit 1
+    fi
+  fi
+  # npm install --prefix ~/.cache/pytest-podnet/allure/<version> allure@<version> (pinned in
+  # htmlreport.ALLURE_VERSION), unless that version is already there.
+  "$VENV/bin/python" -c 'from pytest_podnet import htmlreport
+print("install.sh: allure", htmlreport.ALLURE_VERSION, "at", htmlreport.install_allure())' >&2
 fi
 [ "$python_only" = 1 ] && exit 0
 

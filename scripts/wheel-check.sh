@@ -6,6 +6,7 @@
 # Uses the cluster (healthy): run it under `flock -s /tmp/podnet-cluster.lock`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 started=$(date +%s)
 
 kubeconfig=${1:-/var/lib/pytest-podnet/cluster/admin.kubeconfig}
@@ -52,6 +53,24 @@ for check in checks:
 print(f"wheel-check: verdicts {[(g['guarantee'], g['verdict']) for g in document['guarantees']]}")
 if {c["guarantee"] for c in checks} != {g["guarantee"] for g in document["guarantees"]}:
     sys.exit("wheel-check: a guarantee got no check from the installed suites")
+EOF
+# The verdict matches the JSON Schema the wheel ships (jsonschema from the checkout's dev venv:
+# the user's fresh venv has no reason to hold it).
+schema=$("$work/venv/bin/python" -c 'from importlib import resources
+print(resources.files("pytest_podnet") / "schema/verdict-v2.schema.json")')
+"$root/.venv/bin/python" - "$work/verdict.json" "$schema" <<'EOF' || { [ "$status" != 0 ] || status=1; }
+import json
+import sys
+from pathlib import Path
+
+import jsonschema
+
+document = json.loads(Path(sys.argv[1]).read_text())
+validator = jsonschema.Draft202012Validator(json.loads(Path(sys.argv[2]).read_text()))
+errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)]
+if errors:
+    sys.exit(f"wheel-check: the verdict does not match the shipped schema: {errors}")
+print(f"wheel-check: the verdict matches the shipped schema {sys.argv[2]}")
 EOF
 echo "wheel-check: exit $status, wall time $(( $(date +%s) - started ))s"
 exit "$status"

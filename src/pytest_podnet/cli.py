@@ -1,4 +1,4 @@
-"""The ``podnet`` command: ``sweep``, ``rbac`` and ``cluster ...`` (the embedded cluster).
+"""The ``podnet`` command: ``sweep``, ``rbac``, ``report`` and ``cluster ...`` (the local cluster).
 
 ``sweep`` deletes what runs left behind, chosen by the run label ``podnet.io/run`` and never by a
 name prefix (that would take concurrent runs with it). Without ``--run`` it only takes namespaces
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--version", action="version", version=f"{PROG} (pytest-podnet) {__version__}"
     )
     commands = parser.add_subparsers(
-        dest="command", metavar="{cluster,sweep,rbac,incluster}", required=True
+        dest="command", metavar="{cluster,sweep,rbac,incluster,report}", required=True
     )
     commands.add_parser(
         "cluster",
@@ -97,6 +98,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="bind a ServiceAccount",
     )
     add_incluster_parser(commands)
+    report = commands.add_parser(
+        "report",
+        help="build the HTML report of a run (Allure 3) from its Allure results and JSON verdict",
+        description="Build one self-contained HTML file (REPORT/index.html) from the Allure "
+        "results (pytest --alluredir) and the JSON verdict (--podnet-report) of a run, with "
+        "pictures of the node-pair matrices and convergence timings (also written to "
+        "VERDICT.d/). Installs the pinned Allure 3 with npm on first use.",
+    )
+    report.add_argument(
+        "--results", default="allure-results", metavar="DIR", help="default: %(default)s"
+    )
+    report.add_argument(
+        "--verdict", default="reports/podnet.json", metavar="PATH", help="default: %(default)s"
+    )
+    report.add_argument(
+        "--output", default="reports/html", metavar="DIR", help="default: %(default)s"
+    )
+    report.add_argument(
+        "--no-install",
+        dest="install",
+        action="store_false",
+        help="fail instead of installing Allure with npm when it is not in the cache",
+    )
     return parser
 
 
@@ -158,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return print_rbac(parser, options)
     if options.command == "incluster":
         return run_incluster(options)
+    if options.command == "report":
+        return build_report(options)
     return run_sweep(options)
 
 
@@ -201,6 +227,23 @@ def run_incluster(options: argparse.Namespace) -> int:
         timeout=options.timeout,
     )
     return incluster.run(request)
+
+
+def build_report(options: argparse.Namespace) -> int:
+    from pytest_podnet import htmlreport
+
+    try:
+        built = htmlreport.build(
+            options.results, options.verdict, options.output, install=options.install
+        )
+    except (htmlreport.ReportError, OSError, subprocess.TimeoutExpired) as err:
+        print(f"{PROG} report: error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{PROG} report: {built.checks} check(s), {len(built.pictures)} picture(s)")
+    for picture in built.pictures:
+        print(f"{PROG} report: picture {picture}")
+    print(f"{PROG} report: open {built.index}")
+    return EXIT_OK
 
 
 def run_sweep(options: argparse.Namespace) -> int:
