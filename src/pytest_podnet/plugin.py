@@ -297,7 +297,7 @@ def pytest_report_teststatus(
 ) -> tuple[str, str, str] | None:
     """A NOT VERIFIED check stays a failure to pytest (its block is in FAILURES) but shows as
     ``N`` / ``NOT VERIFIED`` in the progress line, so nobody reads it as broken."""
-    if report.failed and _NOT_VERIFIED_PROPERTY in report.user_properties:
+    if report.failed and _NOT_VERIFIED_PROPERTY in getattr(report, "user_properties", ()):
         return "failed", "N", "NOT VERIFIED"
     return None
 
