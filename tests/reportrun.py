@@ -103,20 +103,22 @@ def open_check(browser: Browser, name: str) -> str:
         "[...document.querySelectorAll('[data-testid=tree-leaf]')]"
         f".find(e => e.innerText.includes({name!r})).click()"
     )
-    browser.wait_for("document.querySelector('[data-testid=test-result-info-title]')", name)
+    browser.wait_for("!!document.querySelector('[data-testid=test-result-info-title]')", name)
     return browser.text()
 
 
 def open_attachments(browser: Browser, *names: str) -> None:
     """Expand the steps, then open every attachment whose header contains one of ``names``."""
     headers = "[...document.querySelectorAll('[data-testid=test-result-attachment-header]')]"
-    wanted = " || ".join(f"e.innerText.includes({n!r})" for n in names)
-    if not browser.evaluate(f"{headers}.some(e => {wanted})"):
+    every = " && ".join(f"{headers}.some(e => e.innerText.includes({n!r}))" for n in names)
+    if not browser.evaluate(every):
+        # An attachment made inside a step (the matrix pictures) shows once its step is open.
         browser.evaluate(
             "document.querySelectorAll('[data-testid=test-result-step-header]')"
             ".forEach(e => e.click())"
         )
-    browser.wait_for(f"{headers}.some(e => {wanted})", f"attachments {names}")
+    browser.wait_for(every, f"attachments {names}")
+    wanted = " || ".join(f"e.innerText.includes({n!r})" for n in names)
     browser.evaluate(
         f"{headers}.filter(e => {wanted}).forEach(e => e.querySelector('button').click())"
     )

@@ -23,7 +23,8 @@ def test_html_report_shows_every_guarantee_with_its_checks_and_the_server_versio
     checks = [c["nodeid"].rsplit("::", 1)[-1] for c in run.verdict["checks"]]
     version = run.verdict["run"]["server_version"]
 
-    with Browser(tmp_path / "chromium") as browser:
+    # Tall enough for the screenshot to hold the three guarantees with their checks.
+    with Browser(tmp_path / "chromium", height=1450) as browser:
         browser.open(run.index.as_uri())
         reportrun.expand_tree(browser, leaves=len(checks))
         text = browser.text()
