@@ -97,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAMESPACE:NAME",
         help="bind a ServiceAccount",
     )
+    rbac.add_argument(
+        "--confine",
+        action="store_true",
+        help="print instead the ValidatingAdmissionPolicy and binding that confine the subjects' "
+        "creates, updates, deletes, evictions and execs to namespaces labelled "
+        "app.kubernetes.io/managed-by=pytest-podnet (manifests/confine.yaml)",
+    )
     add_incluster_parser(commands)
     report = commands.add_parser(
         "report",
@@ -199,6 +206,17 @@ def print_rbac(parser: argparse.ArgumentParser, options: argparse.Namespace) -> 
         if not (namespace and name):
             parser.error(f"--serviceaccount {account!r}: write NAMESPACE:NAME")
         subjects.append({"kind": "ServiceAccount", "name": name, "namespace": namespace})
+    if options.confine:
+        from pytest_podnet.confine import confine_manifest
+
+        if not subjects:
+            parser.error(
+                "--confine needs the subjects it confines: --serviceaccount, --user, --group"
+            )
+        # Wide lines: the CEL expressions stay one readable line each.
+        manifest = confine_manifest(options.name, subjects)
+        print(yaml.safe_dump_all(manifest, sort_keys=False, width=200), end="")
+        return EXIT_OK
     print(yaml.safe_dump_all(rbac_manifest(options.name, subjects), sort_keys=False), end="")
     return EXIT_OK
 
