@@ -136,6 +136,19 @@ class Verdict:
         }
 
 
+#: Why a check whose xdist worker died is NOT VERIFIED, and the fix.
+CRASHED_CAUSE: Final = (
+    "the test process died before the check finished observing (killed by a signal or the OOM "
+    "killer); fix: rerun, and check what killed it (job cancellation, the runner's memory)"
+)
+
+
+def worker_crashed(report: pytest.TestReport) -> bool:
+    """Whether ``report`` is pytest-xdist's stand-in for a test whose worker process died."""
+    # xdist (dsession.handle_crashitem) reports it as phase "???" with this message only.
+    return str(report.when) == "???" and "crashed while running" in str(report.longrepr)
+
+
 class Ledger:
     """Accumulates the phase reports of a session into one ``CheckResult`` per test."""
 
@@ -164,6 +177,8 @@ class Ledger:
         if _SEVERITY[outcome] > _SEVERITY[result.outcome]:
             result.outcome = outcome
             result.message = message_head(report)
+            if outcome == NOT_VERIFIED and worker_crashed(report):
+                result.message = f"{result.message}: {CRASHED_CAUSE}"
             if outcome == NOT_VERIFIED and report.skipped and result.guarantee:
                 result.message = _skip_message(result.message, result.skip_reason)
 
@@ -171,6 +186,10 @@ class Ledger:
         self, report: pytest.TestReport, classified: Outcome | None, skip_reason: str | None
     ) -> Outcome:
         if report.failed:
+            if classified is None and worker_crashed(report):
+                # The check's process died under it (a signal, the OOM killer): nothing it
+                # observed contradicts the guarantee, it could not finish observing.
+                return NOT_VERIFIED
             # A failed phase the plugin could not classify (e.g. a strict xpass) is a FAIL:
             # anything unknown must keep the gate closed.
             return classified or FAIL

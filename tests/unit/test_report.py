@@ -305,3 +305,29 @@ def test_failing_diagnostics_never_hide_the_original_error() -> None:
         "podnet diagnostics: diagnostics failed",
         "ConnectionResetError: apiserver went away",
     ) in rep.sections
+
+
+def test_a_check_whose_worker_died_is_not_verified_not_failed() -> None:
+    # What pytest-xdist reports when a worker is killed mid-test (SIGINT/SIGKILL, OOM): the
+    # check observed nothing that contradicts its guarantee.
+    crashed = "worker 'gw0' crashed while running 'suites/x.py::a::killed'"
+    ledger = ledger_of(
+        *passed_test("a::ok"),
+        phase("a::killed", "setup", "passed"),
+        phase("a::killed", "???", "failed", guarantee=None, longrepr=crashed),
+    )
+
+    g1 = ledger.verdicts()[0]
+
+    assert (g1.passed, g1.failed, g1.not_verified, g1.verdict) == (1, 0, 1, report.NOT_VERIFIED)
+    [reason] = g1.reasons
+    assert reason.startswith(f"killed: {crashed}: the test process died before the check")
+
+
+def test_an_unclassified_failure_that_is_no_crash_still_fails() -> None:
+    ledger = ledger_of(
+        phase("a::bad", "setup", "passed"),
+        phase("a::bad", "call", "failed", longrepr="worker said: crashed while running, in a test"),
+    )
+
+    assert ledger.verdicts()[0].verdict == report.FAIL
