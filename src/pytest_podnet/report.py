@@ -199,6 +199,11 @@ class Ledger:
             return NOT_VERIFIED
         return PASS
 
+    def guarantee_of(self, nodeid: str) -> str | None:
+        """The guarantee a check's reports so far named, if any."""
+        result = self._results.get(nodeid)
+        return result.guarantee if result is not None else None
+
     @property
     def results(self) -> list[CheckResult]:
         return list(self._results.values())

@@ -322,6 +322,10 @@ def test_a_check_whose_worker_died_is_not_verified_not_failed() -> None:
     assert (g1.passed, g1.failed, g1.not_verified, g1.verdict) == (1, 0, 1, report.NOT_VERIFIED)
     [reason] = g1.reasons
     assert reason.startswith(f"killed: {crashed}: the test process died before the check")
+    # The run's collector asks this to tell the stand-in report from a failure outside the checks.
+    assert ledger.guarantee_of("a::killed") == "G1"
+    assert ledger.guarantee_of("b::never-seen") is None
+    assert ledger.gate() == report.EXIT_NOT_VERIFIED
 
 
 def test_an_unclassified_failure_that_is_no_crash_still_fails() -> None:
