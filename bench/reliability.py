@@ -40,6 +40,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pytest_podnet.kube.values import MANAGED_BY, MANAGED_BY_LABEL, RUN_LABEL
@@ -58,6 +59,7 @@ EXIT_AFTER_SIGNAL = 240.0  # a killed worker is replaced and the run goes on to 
 GROUP_EXIT = 20.0  # workers of a dead controller notice the closed channel
 TERMINATED = 90.0  # a reaped namespace finishes terminating
 NOISE_READY = 240.0  # ~100 Pods start on two nodes
+KUBELET_READY = 60.0  # a restarted kubelet posts its node status within seconds
 
 
 @dataclass
@@ -283,8 +285,11 @@ def part_restart(kubeconfig: str, component: str, at: float, rows: list[Row]) ->
             topology = cluster.current_topology()
             assert topology is not None, "the embedded cluster is not running"
             target = topology.nodes[-1]
+            stopped = datetime.now(UTC)
             procs.stop(f"{target.name}-kubelet")
             node.start_kubelet(target)
+            # Back means the new kubelet reported the node Ready, not that its process started.
+            heartbeat(kubeconfig, target.name, stopped)
             what = f"{target.name}-kubelet"
         restarted_in = time.monotonic() - started
         # The cluster is healthy again (the component is back); the run goes on under the lock.
@@ -292,6 +297,21 @@ def part_restart(kubeconfig: str, component: str, at: float, rows: list[Row]) ->
     detail = f"{what} restarted at {at:.0f}s (back in {restarted_in:.1f}s)"
     rows.append(run.row(component, 1, detail))
     _progress(rows[-1])
+
+
+def heartbeat(kubeconfig: str, name: str, since: datetime) -> None:
+    """Wait until node ``name`` has a Ready heartbeat later than ``since``."""
+    deadline = time.monotonic() + KUBELET_READY
+    while time.monotonic() < deadline:
+        conditions = json.loads(kubectl(kubeconfig, "get", "node", name, "-o", "json"))["status"][
+            "conditions"
+        ]
+        ready = next(c for c in conditions if c["type"] == "Ready")
+        beat = datetime.fromisoformat(ready["lastHeartbeatTime"].replace("Z", "+00:00"))
+        if ready["status"] == "True" and beat > since.replace(microsecond=0):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"node {name}: no Ready heartbeat within {KUBELET_READY} s [KUBELET_READY]")
 
 
 @contextlib.contextmanager
