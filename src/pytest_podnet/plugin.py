@@ -6,8 +6,11 @@ changes another project's run; tests that use the podnet fixtures are skipped wi
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Generator
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -105,11 +108,34 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_podnet.packaged import suites_dir
 
         config.args = [str(suites_dir())]
+    _end_on_sigterm_as_on_ctrl_c(config)
     # Only when asked: the fixtures import the Kubernetes client, which other projects' runs
     # should not pay for. Without --podnet, tests that ask for them are skipped at collection.
     config.pluginmanager.import_plugin(FIXTURES_PLUGIN)
     if not _is_worker(config) and not _only_lists(config):
         config.pluginmanager.register(VerdictCollector(config), VerdictCollector.name)
+
+
+def _end_on_sigterm_as_on_ctrl_c(config: pytest.Config) -> None:
+    """SIGTERM (a CI job cancelled, ``timeout``, a deleted Job's Pod) ends the run the way
+    Ctrl-C does: the running check's teardown deletes what it created and the verdict is
+    still written (interrupted, exit 2), instead of the process dying at once with nothing.
+
+    Left alone when the process already handles SIGTERM, or when not on the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    config.add_cleanup(restore)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"{signal.Signals(signum).name} received")
 
 
 @pytest.hookimpl(tryfirst=True)

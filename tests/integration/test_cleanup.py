@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from inner_run import INNER_EXIT, Inner
 
 from pytest_podnet import kube, waits
@@ -49,14 +50,21 @@ def test_keep_on_failure_keeps_the_namespace_until_swept(
     assert f"podnet sweep --run {run_id}" in output
 
 
-def test_ctrl_c_during_a_test_still_cleans_up(
-    tmp_path: Path, podnet_args: list[str], podnet_cluster: kube.Cluster, swept: list[str]
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_during_a_test_still_cleans_up(
+    signum: signal.Signals,
+    tmp_path: Path,
+    podnet_args: list[str],
+    podnet_cluster: kube.Cluster,
+    swept: list[str],
 ) -> None:
+    """Ctrl-C, and SIGTERM (a cancelled CI job) alike: the run ends as interrupted (exit 2)
+    after its teardown deleted everything it created."""
     inner = Inner(tmp_path, podnet_args, "blocks")
     run_id, _ = inner.wait_marker()
     swept.append(run_id)
 
-    inner.stop(signal.SIGINT)
+    inner.stop(signum)
     output = inner.finish()
 
     assert inner.process.returncode == 2, output
