@@ -457,6 +457,44 @@ def table(rows: list[Row]) -> str:
     return "\n".join([*lines, "", *summary])
 
 
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
+
+
+def markdown(rows: list[Row], command: str) -> str:
+    """The rows as a Markdown table, headed by the command and the date that made them."""
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    lines = [
+        f"Written by `{command}` on {when} (embedded cluster, the machine's 2 cores).",
+        "",
+        "| part | # | exit | verdicts | P/F/NV/S | wall s | left: before -> after | what |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        left = "" if r.before is None else f"{r.before} -> {r.after}"
+        lines.append(
+            f"| {r.part} | {r.index} | {r.exit} | {r.verdicts} | {r.checks} | "
+            f"{r.seconds:.1f} | {left} | {r.detail} |"
+        )
+    summary = table(rows).split("\n\n", 1)[-1]
+    return "\n".join([*lines, "", *(f"- {line}" for line in summary.splitlines())])
+
+
+def update_docs(parts: list[str], text: str) -> None:
+    """Replace (or append) the section of ``parts`` in docs/reliability.md."""
+    key = ",".join(parts)
+    begin, end = (
+        f"<!-- bench/reliability.py {key} begin -->",
+        f"<!-- bench/reliability.py {key} end -->",
+    )
+    doc = DOCS.read_text()
+    block = f"{begin}\n{text}\n{end}"
+    if begin in doc and end in doc:
+        doc = doc[: doc.index(begin)] + block + doc[doc.index(end) + len(end) :]
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + block + "\n"
+    DOCS.write_text(doc)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kubeconfig", default=str(paths.admin_kubeconfig()))
@@ -480,6 +518,11 @@ def main(argv: list[str] | None = None) -> int:
         "--lock", default=LOCK, help="flock per run (default %(default)s; '' for none)"
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the rows as JSON")
+    parser.add_argument(
+        "--update-docs",
+        action="store_true",
+        help="also write the table into docs/reliability.md (one section per --parts)",
+    )
     options = parser.parse_args(argv)
     parts = [p for p in options.parts.split(",") if p]
     unknown = set(parts) - set(PARTS)
@@ -513,6 +556,9 @@ def main(argv: list[str] | None = None) -> int:
         print(table(rows))
         if options.json:
             options.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))
+        if options.update_docs and rows:
+            command = "python bench/reliability.py " + " ".join(argv or sys.argv[1:])
+            update_docs(parts, markdown(rows, command.strip()))
     return 0
 
 
