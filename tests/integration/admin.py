@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
+import yaml
 
 from pytest_podnet.localcluster import paths
 
@@ -34,3 +36,19 @@ def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> str:
         assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}"
         return result.stdout
     return result.stdout + result.stderr
+
+
+def write_token_kubeconfig(path: Path, token: str, user: str = "checker") -> Path:
+    """A kubeconfig at ``path`` for the embedded cluster that authenticates with ``token``
+    (e.g. a ServiceAccount's, from ``kubectl create token``) as ``user``; returns ``path``."""
+    cluster = yaml.safe_load(ADMIN_KUBECONFIG.read_text())["clusters"][0]["cluster"]
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "local", "cluster": cluster}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": user, "context": {"cluster": "local", "user": user}}],
+        "current-context": user,
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path

@@ -21,7 +21,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from admin import ADMIN_KUBECONFIG, KUBECTL, KUBECTL_CALL, kubectl, needs_local_cluster
+from admin import (
+    KUBECTL,
+    KUBECTL_CALL,
+    kubectl,
+    needs_local_cluster,
+    write_token_kubeconfig,
+)
 
 from pytest_podnet.confine import confine_manifest
 from pytest_podnet.localcluster.versions import AGNHOST_IMAGE
@@ -90,16 +96,7 @@ def confined(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Confined]:
             "--", "pause",
         )  # fmt: skip
         token = kubectl("create", "token", "checker", "-n", home, "--duration=1h").strip()
-        cluster = yaml.safe_load(ADMIN_KUBECONFIG.read_text())["clusters"][0]["cluster"]
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "local", "cluster": cluster}],
-            "users": [{"name": "checker", "user": {"token": token}}],
-            "contexts": [{"name": "checker", "context": {"cluster": "local", "user": "checker"}}],
-            "current-context": "checker",
-        }
-        kubeconfig.write_text(yaml.safe_dump(config))
+        write_token_kubeconfig(kubeconfig, token)
         kubectl("wait", "--for=condition=Ready", "pod/bystander", "-n", plain, "--timeout=50s")
         _wait_enforced(confined, home)
         yield confined

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import verdicts
 import yaml
-from admin import ADMIN_KUBECONFIG, KUBECTL_CALL, kubectl, needs_local_cluster
+from admin import KUBECTL_CALL, kubectl, needs_local_cluster, write_token_kubeconfig
 
 from pytest_podnet.preflight import REQUIRED_ACCESS, Rule, rbac_manifest
 
@@ -76,8 +76,6 @@ def make_identity(tmp_path: Path) -> Iterator[MakeIdentity]:
     suffix = secrets.token_hex(3)
     namespace = f"podnet-rbac-{suffix}"
     role_name = f"podnet-rbac-{suffix}"
-    admin = yaml.safe_load(ADMIN_KUBECONFIG.read_text())
-    cluster = admin["clusters"][0]["cluster"]
     made: list[Identity] = []
 
     def make(rules: list[Rule] | None = None, *, token: str | None = None) -> Identity:
@@ -92,15 +90,7 @@ def make_identity(tmp_path: Path) -> Iterator[MakeIdentity]:
             kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(manifest))
         if token is None:
             token = kubectl("create", "token", "checker", "-n", namespace, "--duration=30m").strip()
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "local", "cluster": cluster}],
-            "users": [{"name": "checker", "user": {"token": token}}],
-            "contexts": [{"name": "checker", "context": {"cluster": "local", "user": "checker"}}],
-            "current-context": "checker",
-        }
-        identity.kubeconfig.write_text(yaml.safe_dump(config))
+        write_token_kubeconfig(identity.kubeconfig, token)
         return identity
 
     yield make

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from importlib import metadata
@@ -13,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 import yaml
+from podnet_command import RUN_BOUND, podnet
 
 import pytest_podnet
 from pytest_podnet import cli
@@ -20,25 +19,6 @@ from pytest_podnet.preflight import REQUIRED_ACCESS
 
 if TYPE_CHECKING:
     from conftest import MakeKubeconfig
-
-#: The documented preflight connect bound is 10 s; 5 s more covers starting the interpreter.
-RUN_BOUND = 15.0
-
-
-def podnet(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from pytest_podnet.cli import main; raise SystemExit(main())",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
 
 
 @pytest.mark.parametrize(

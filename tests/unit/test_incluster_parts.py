@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
+from podnet_command import RUN_BOUND, podnet
 
 from pytest_podnet import cli, incluster, kube, runner
 from pytest_podnet.localcluster import runner_image
@@ -18,23 +17,6 @@ if TYPE_CHECKING:
     from conftest import MakeKubeconfig
 
 REPO = Path(__file__).resolve().parents[2]
-#: The documented preflight connect bound is 10 s; 5 s more covers starting the interpreter.
-RUN_BOUND = 15.0
-
-
-def podnet(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from pytest_podnet.cli import main; raise SystemExit(main())",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_job_manifest_for_users_is_the_packaged_one_with_this_versions_image() -> None:

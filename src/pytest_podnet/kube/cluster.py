@@ -249,11 +249,13 @@ class Cluster(Watch, Exec, Objects):
         name: str,
         *,
         container: str | None = None,
-        tail_lines: int = 50,
+        tail_lines: int | None = 50,
         previous: bool = False,
     ) -> str:
-        """The last ``tail_lines`` lines a container logged."""
-        kwargs: dict[str, Any] = {"tail_lines": tail_lines, "previous": previous}
+        """The last ``tail_lines`` lines a container logged (``None``: all of the current log)."""
+        kwargs: dict[str, Any] = {"previous": previous}
+        if tail_lines is not None:
+            kwargs["tail_lines"] = tail_lines
         if container:
             kwargs["container"] = container
         response = self._call(
@@ -266,6 +268,10 @@ class Cluster(Watch, Exec, Objects):
         )
         data: bytes = response.data or b""
         return data.decode("utf-8", "replace")
+
+    def full_pod_log(self, namespace: str, name: str) -> str:
+        """Everything a Pod's (only) container logged (the current log file, if rotated)."""
+        return self.pod_logs(namespace, name, tail_lines=None)
 
     def create_deployment(self, namespace: str, body: Raw) -> DeploymentInfo:
         """Create a Deployment from a manifest dict."""

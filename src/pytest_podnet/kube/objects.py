@@ -1,7 +1,8 @@
 """Objects an in-cluster run creates besides a test's own: ServiceAccounts, RBAC, Jobs; and logs.
 
 ``podnet incluster`` applies these from manifests (``create_object``), follows the runner Pod's
-log while it runs (``follow_pod_log``) and reads it whole once it has ended (``full_pod_log``).
+log while it runs (``follow_pod_log``) and reads it whole once it has ended
+(``Cluster.full_pod_log``).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class Objects(Api):
     def follow_pod_log(self, namespace: str, name: str, *, until: float) -> Iterator[str]:
         """The lines a Pod's (only) container logs, as it logs them, until it ends or the
         ``time.monotonic()`` deadline ``until`` passes. A dropped stream just ends the
-        iteration: the caller reads the whole log afterwards (``full_pod_log``)."""
+        iteration: the caller reads the whole log afterwards (``Cluster.full_pod_log``)."""
         what = f"follow logs of pod/{namespace}/{name}"
         remaining = until - time.monotonic()
         if remaining <= 0:
@@ -101,15 +102,3 @@ class Objects(Api):
             return
         finally:
             response.release_conn()
-
-    def full_pod_log(self, namespace: str, name: str) -> str:
-        """Everything a Pod's (only) container logged (the current log file, if rotated)."""
-        response = self._call(
-            f"logs of pod/{namespace}/{name}",
-            self._core.read_namespaced_pod_log,
-            name,
-            namespace,
-            _preload_content=False,
-        )
-        data: bytes = response.data or b""
-        return data.decode("utf-8", "replace")
