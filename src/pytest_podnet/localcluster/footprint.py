@@ -6,6 +6,7 @@ compares the two, and `down` reports any difference it finds after cleaning up.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from dataclasses import dataclass, fields
@@ -55,6 +56,12 @@ def _iptables() -> tuple[str, ...]:
 
 
 def _processes() -> frozenset[str]:
+    """Processes tied to the cluster by command line or cgroup.
+
+    A process that has already exited (a zombie, or one whose memory is gone: an empty command
+    line) and waits for another parent to reap it (e.g. a killed shim's child handed to init)
+    holds nothing any more and goes by itself: it is not residue. A zombie of this process is,
+    since nothing else will ever reap it."""
     found = set()
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -62,7 +69,12 @@ def _processes() -> frozenset[str]:
         try:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             cgroup = (proc / "cgroup").read_text()
-        except OSError:
+            state, ppid = (proc / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError):
+            continue
+        # An empty command line: its memory is already released, it is exiting.
+        exited = state in ("Z", "X") or not cmdline.strip()
+        if exited and int(ppid) != os.getpid():
             continue
         if any(mark in cmdline or mark in cgroup for mark in PROCESS_MARKS):
             found.add(f"{proc.name} {cmdline.strip()[:120]}")
