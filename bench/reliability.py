@@ -255,12 +255,14 @@ def part_killed(kubeconfig: str, count: int, rng: random.Random, rows: list[Row]
                     time.sleep(0.2)
             run_ids = runs_of(kubeconfig, run.process.pid)
             sent_at = time.monotonic() - run.started
-            if run.process.poll() is None and pids:
+            sent = run.process.poll() is None and bool(pids)
+            if sent:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(rng.choice(pids), sig)
             exit_code = run.finish(EXIT_AFTER_SIGNAL)
             run_ids |= runs_of(kubeconfig, run.process.pid)
-            row = run.row("killed", index, f"{sig.name} {target} at {sent_at:.0f}s")
+            what = f"{sig.name} {target} at {sent_at:.0f}s"
+            row = run.row("killed", index, what if sent else f"{what}: not sent, the run had ended")
             row.exit = exit_code
             row.before = labelled(kubeconfig, run_ids)
             rows.append(row)
@@ -524,6 +526,9 @@ def main(argv: list[str] | None = None) -> int:
         help="also write the table into docs/reliability.md (one section per --parts)",
     )
     options = parser.parse_args(argv)
+    # A shell starts a background job with SIGINT ignored, and the runs would inherit that
+    # (Python then installs no KeyboardInterrupt handler): a SIGINT row would measure nothing.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     parts = [p for p in options.parts.split(",") if p]
     unknown = set(parts) - set(PARTS)
     if unknown:
