@@ -386,25 +386,11 @@ class Podnet:
         """Delete one echo Pod of a Deployment made with ``drain_seconds`` and return its Ready
         replacement, without waiting for the deleted Pod to go: it is terminating and keeps
         serving on its IP until its drain ends. Teardown removes it at once."""
-        echo = self._echo_of(pod)
-        before = {p.uid for p in self.cluster.pods(echo.namespace, _sel(echo))}
-        replicas = self.deployment(echo).replicas
-        self.cluster.delete_pod(pod.namespace, pod.name, uid=pod.uid)
-        pods = self.waiter.pods_settled(
-            echo.namespace,
-            echo.selector,
-            replicas,
-            draining_uids={pod.uid},
-            deadline_name=waits.POD_REPLACEMENT,
-            owner=echo.name,
+        return self._replace_one(
+            pod,
+            lambda: self.cluster.delete_pod(pod.namespace, pod.name, uid=pod.uid),
+            wait_gone=False,
         )
-        new = [p for p in pods if p.uid not in before]
-        if len(new) != 1:
-            raise AssertionError(
-                f"expected one replacement for terminating {pod.ref} ({pod.ip}), found "
-                f"{len(new)} new Pod(s) among {[p.ref for p in pods]}"
-            )
-        return new[0]
 
     def drain(self, echo: Echo) -> list[PodInfo]:
         """Scale ``echo`` to zero and return its Pods once every one is terminating (those
@@ -749,14 +735,26 @@ class Podnet:
             pod.namespace, workload, workloads.workload_selector(workload), None, None, self.image
         )
 
-    def _replace_one(self, pod: PodInfo, remove: Any) -> PodInfo:
+    def _replace_one(self, pod: PodInfo, remove: Any, *, wait_gone: bool = True) -> PodInfo:
+        """Run ``remove`` on one echo Pod; return its Ready replacement once the old Pod is gone
+        (``wait_gone``) or, without, while it may still be terminating (``terminate``)."""
         echo = self._echo_of(pod)
         before = {p.uid for p in self.cluster.pods(echo.namespace, _sel(echo))}
         replicas = self.deployment(echo).replicas
         remove()
-        pods = self._settle(
-            echo, replicas, gone_uids={pod.uid}, deadline_name=waits.POD_REPLACEMENT
-        )
+        if wait_gone:
+            pods = self._settle(
+                echo, replicas, gone_uids={pod.uid}, deadline_name=waits.POD_REPLACEMENT
+            )
+        else:
+            pods = self.waiter.pods_settled(
+                echo.namespace,
+                echo.selector,
+                replicas,
+                draining_uids={pod.uid},
+                deadline_name=waits.POD_REPLACEMENT,
+                owner=echo.name,
+            )
         new = [p for p in pods if p.uid not in before]
         if len(new) != 1:
             raise AssertionError(
