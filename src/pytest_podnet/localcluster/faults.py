@@ -201,14 +201,20 @@ def _remove_ip_reuse(nodes: list[Node]) -> None:
 # --- duplicate-ip ------------------------------------------------------------------------------
 
 #: host-local wrapper for the faulted node: each ADD asks for the IP most recently allocated on the
-#: donor node (waiting up to 10 s for one), so two running Pods of the cluster share an IP.
+#: donor node that this node does not hold already (waiting up to 10 s for one), so two running
+#: Pods of the cluster share an IP. Skipping IPs held here matters: host-local refuses an IP it
+#: has allocated, and a Pod asking for it again on every sandbox retry never starts (seen in CI on
+#: 2026-12-02: a second sender Pod on the faulted node stayed Pending for 120 s).
 DUPLICATE_IP_WRAPPER = """#!/bin/bash
 # podnet fault duplicate-ip: give this node's Pods IPs already in use on {donor_name}.
 real={real}
 donor={donor_data}/podnet
+own={own_data}/podnet
 if [ "$CNI_COMMAND" = ADD ]; then
   for _ in $(seq 50); do
-    ip=$(ls -t "$donor" 2>/dev/null | grep -E '^[0-9.]+$' | head -n1)
+    ip=$(ls -t "$donor" 2>/dev/null | grep -E '^[0-9.]+$' | while read -r c; do
+      [ -e "$own/$c" ] || {{ echo "$c"; break; }}
+    done)
     [ -n "$ip" ] && break
     sleep 0.2
   done
@@ -242,6 +248,7 @@ def _add_duplicate_ip(nodes: list[Node]) -> None:
                 donor_name=donor.name,
                 real=node.SYSTEM_CNI_BIN / "host-local",
                 donor_data=node_root(donor) / "ipam",
+                own_data=node_root(n) / "ipam",
             ),
         )
 
