@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import stat
 import sys
@@ -139,30 +140,39 @@ def _remove_stale_endpoints(nodes: list[Node]) -> None:
 
 # --- ip-reuse ----------------------------------------------------------------------------------
 
-#: host-local wrapper: remembers the last IP a DEL freed and asks host-local for it on the next ADD
-#: (host-local honours `IP=` in CNI_ARGS), so the next Pod on the node gets the freed IP back. An
-#: ADD waits up to 3 s for a DEL when nothing was freed yet.
+#: host-local wrapper: remembers, per Kubernetes namespace, the last IP a DEL freed and asks
+#: host-local for it on the next ADD in that namespace (host-local honours `IP=` in CNI_ARGS), so
+#: a replacement Pod gets its predecessor's IP back. Per namespace, because other runs' and
+#: checks' namespaces are torn down in the background and their DELs would otherwise hand the
+#: replacement some other Pod's IP (a CI run on 2026-12-02 MISSED a delete that way). An ADD
+#: waits up to 6 s for a DEL only while the namespace still has a Pod on this node (a
+#: predecessor that may be torn down a moment after its replacement starts).
 IP_REUSE_WRAPPER = """#!/bin/bash
-# podnet fault ip-reuse: hand a freed Pod IP straight back to the next Pod on this node.
+# podnet fault ip-reuse: hand a freed Pod IP straight back to the next Pod of its namespace.
 real={real}
 data={data}/podnet
-freed={data}/podnet-freed-ip
+ns=$(tr ';' '\\n' <<<"$CNI_ARGS" | sed -n 's/^K8S_POD_NAMESPACE=//p')
+freed={data}/podnet-freed/${{ns:-none}}
+members={data}/podnet-members/${{ns:-none}}
+mkdir -p "${{freed%/*}}" "$members"
 if [ "$CNI_COMMAND" = DEL ] && [ -d "$data" ]; then
   ip=$(grep -lx -- "$CNI_CONTAINERID" "$data"/* 2>/dev/null | head -n1)
   [ -z "$ip" ] && ip=$(grep -l -- "^$CNI_CONTAINERID" "$data"/* 2>/dev/null | head -n1)
   [ -n "$ip" ] && basename "$ip" > "$freed"
+  rm -f "$members/$CNI_CONTAINERID"
 fi
 if [ "$CNI_COMMAND" = ADD ]; then
-  # A replacement's sandbox may start a moment before its predecessor's is torn down: give
-  # that DEL up to 3 s to free an IP, so the hand-back does not depend on who wins the race.
-  for _ in $(seq 15); do [ -s "$freed" ] && break; sleep 0.2; done
-fi
-if [ "$CNI_COMMAND" = ADD ] && [ -s "$freed" ]; then
-  ip=$(cat "$freed")
-  if [ ! -e "$data/$ip" ]; then
-    export CNI_ARGS="${{CNI_ARGS:+$CNI_ARGS;}}IP=$ip"
-    rm -f "$freed"
+  if [ -n "$(ls -A "$members")" ]; then
+    for _ in $(seq 30); do [ -s "$freed" ] && break; sleep 0.2; done
   fi
+  if [ -s "$freed" ]; then
+    ip=$(cat "$freed")
+    if [ ! -e "$data/$ip" ]; then
+      export CNI_ARGS="${{CNI_ARGS:+$CNI_ARGS;}}IP=$ip"
+      rm -f "$freed"
+    fi
+  fi
+  touch "$members/$CNI_CONTAINERID"
 fi
 exec "$real"
 """
@@ -195,7 +205,8 @@ def _add_ip_reuse(nodes: list[Node]) -> None:
 def _remove_ip_reuse(nodes: list[Node]) -> None:
     for n in nodes:
         _unwrap_host_local(n)
-        (node_root(n) / "ipam" / "podnet-freed-ip").unlink(missing_ok=True)
+        for kept in ("podnet-freed", "podnet-members"):
+            shutil.rmtree(node_root(n) / "ipam" / kept, ignore_errors=True)
 
 
 # --- duplicate-ip ------------------------------------------------------------------------------
@@ -299,8 +310,9 @@ FAULTS: dict[str, Fault] = {
         Fault(
             "ip-reuse",
             "G1 (strict): a replacement Pod gets the IP its predecessor just freed",
-            "the node's host-local IPAM wrapped to hand the last freed IP to the next Pod"
-            " (an ADD waits up to 3 s for a DEL to free one)",
+            "the node's host-local IPAM wrapped to hand the last IP freed in a namespace to the"
+            " next Pod of that namespace (an ADD waits up to 6 s for a DEL while the namespace"
+            " still has a Pod on the node)",
             "restore the plain host-local plugin",
             _add_ip_reuse,
             _remove_ip_reuse,
