@@ -117,6 +117,7 @@ def environment(
         "kubernetes.server_url": str(facts.get("server_url") or "?"),
         "nodes.tested": str(len(nodes)),
         "ip_families": "/".join(facts.get("ip_families", [])) or "?",
+        "dataplane": str(facts.get("dataplane") or "?"),
         "node_selector": str(facts.get("node_selector") or "-"),
         "images": " ".join(images),
     }

@@ -142,10 +142,22 @@ def run(settings: Settings, *, kubeconfig: str | None) -> tuple[kube.Cluster, di
             for n in nodes
         ],
         "ip_families": list(families),
+        "dataplane": embedded_dataplane(cluster.server_url),
         "node_selector": settings.node_selector,
         "excluded_nodes": [n.to_json() for n in excluded],
     }
     return cluster, facts
+
+
+def embedded_dataplane(server_url: str | None) -> str | None:
+    """The embedded cluster's CNI, kube-proxy mode and families when ``server_url`` is its API
+    server; None for any other cluster (its dataplane is not ours to know)."""
+    from pytest_podnet.localcluster import cluster as localcluster
+
+    topology = localcluster.current_topology()
+    if topology is None or (server_url or "").rstrip("/") != topology.server:
+        return None
+    return topology.dataplane
 
 
 def connect(settings: Settings, *, kubeconfig: str | None = None) -> kube.Cluster:

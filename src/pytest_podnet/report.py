@@ -396,6 +396,7 @@ def header_lines(
     return [
         f"podnet: context {facts.get('context') or '?'}, server {facts.get('server_url') or '?'}, "
         f"version {facts.get('server_version') or '?'}",
+        *([f"podnet: dataplane {facts['dataplane']}"] if facts.get("dataplane") else []),
         f"podnet: testing {len(nodes)} node(s) (selector {facts.get('node_selector') or '-'}): "
         f"{node_text or 'none'}; ip families {'/'.join(facts.get('ip_families', [])) or '?'}",
         *([f"podnet: left out {len(left_out)} node(s): {excluded}"] if left_out else []),

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from pytest_podnet.localcluster import paths
+from pytest_podnet.localcluster.topology import PROXY_MODES
 
 #: Debian packages the cluster runs on (binaries of Kubernetes itself are built, not installed).
 APT_PACKAGES = (
@@ -16,6 +17,7 @@ APT_PACKAGES = (
     "containernetworking-plugins",
     "etcd-server",
     "iptables",
+    "nftables",
     "conntrack",
     "iproute2",
     "util-linux",
@@ -43,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
         "up", help="start (or reuse) the cluster and wait until every node runs a Pod"
     )
     up.add_argument("--nodes", type=int, default=2, help="number of nodes (default 2)")
+    up.add_argument(
+        "--proxy-mode",
+        choices=PROXY_MODES,
+        default=PROXY_MODES[0],
+        help=f"kube-proxy's backend (default {PROXY_MODES[0]})",
+    )
     sub.add_parser("down", help="stop the cluster and remove every trace of it")
     sub.add_parser("status", help="report every component and node")
     sub.add_parser("kubeconfig", help="print the admin kubeconfig path")
@@ -68,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             images.build_images(force=args.force)
             return 0
         if args.command == "up":
-            kubeconfig = cluster.up(args.nodes)
+            kubeconfig = cluster.up(args.nodes, args.proxy_mode)
             print(f"export KUBECONFIG={kubeconfig}")
             print(f"# then: {paths.bin_dir() / 'kubectl'} get nodes -o wide")
             print(f"# or:   pytest --podnet --podnet-kubeconfig={kubeconfig} suites/")
@@ -108,6 +116,8 @@ def print_status(status: object) -> int:
 
     assert isinstance(status, Status)
     print(f"cluster: {'running' if status.running else 'not running'}")
+    if status.dataplane:
+        print(f"dataplane: {status.dataplane}")
     for name, alive in status.daemons.items():
         print(f"  {name:32} {'up' if alive else 'DOWN'}")
     print(f"safety routes: {', '.join(status.safety_routes) or 'none'}")

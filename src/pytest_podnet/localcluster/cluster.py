@@ -17,7 +17,7 @@ from pathlib import Path
 from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
 
 from pytest_podnet.localcluster import build, controlplane, images, network, node, paths, procs
-from pytest_podnet.localcluster.topology import GUARDED_RANGES, Node, Topology
+from pytest_podnet.localcluster.topology import GUARDED_RANGES, PROXY_MODES, Node, Topology
 from pytest_podnet.localcluster.versions import AGNHOST_IMAGE
 
 #: The API server answers /readyz within seconds of etcd; 90 s covers a cold start on 2 busy cores.
@@ -51,15 +51,19 @@ def topology_file() -> Path:
 def current_topology() -> Topology | None:
     if not topology_file().exists():
         return None
-    return Topology(json.loads(topology_file().read_text())["nodes"])
+    recorded = json.loads(topology_file().read_text())
+    # A file written before the proxy mode was recorded means the mode of that time: iptables.
+    return Topology(recorded["nodes"], recorded.get("proxy_mode", PROXY_MODES[0]))
 
 
 def log(message: str) -> None:
     print(f"podnet: {message}", file=sys.stderr, flush=True)
 
 
-def preflight() -> None:
+def preflight(proxy_mode: str = PROXY_MODES[0]) -> None:
     """Fail early, with the fix, when this machine cannot run the cluster."""
+    if proxy_mode not in PROXY_MODES:
+        raise ClusterError(f"unknown kube-proxy mode {proxy_mode!r}: use one of {PROXY_MODES}")
     if os.geteuid() != 0:
         raise ClusterError("the local cluster needs root (network namespaces, mounts, cgroups)")
     missing = [
@@ -68,10 +72,12 @@ def preflight() -> None:
         if shutil.which(tool) is None
     ]
     missing += [p for p in node.CNI_PLUGINS if not (node.SYSTEM_CNI_BIN / p).exists()]
+    if proxy_mode == "nftables" and shutil.which("nft") is None:
+        missing.append("nft")
     if missing:
         raise ClusterError(
             f"missing {', '.join(missing)}: run `podnet cluster install` (apt packages containerd,"
-            " runc, containernetworking-plugins, etcd-server, iptables, conntrack)"
+            " runc, containernetworking-plugins, etcd-server, iptables, nftables, conntrack)"
         )
 
 
@@ -83,31 +89,32 @@ def _exclusive() -> Iterator[None]:
         yield
 
 
-def up(node_count: int = 2) -> Path:
+def up(node_count: int = 2, proxy_mode: str = PROXY_MODES[0]) -> Path:
     """Start (or reuse) the cluster; return the admin kubeconfig once every node runs a Pod."""
-    preflight()
+    preflight(proxy_mode)
     with _exclusive():
-        return _up(node_count)
+        return _up(Topology(node_count, proxy_mode))
 
 
-def _up(node_count: int) -> Path:
+def _up(topology: Topology) -> Path:
+    node_count = topology.node_count
     if current_topology() is not None and not any(d.alive for d in procs.recorded()):
         # Left behind by a machine or session that stopped without `down` (its processes died,
         # its namespaces, mounts and rules did not): start from a clean host, not from that.
         log("found the remains of a cluster whose processes are all gone; cleaning up first")
         _down()
     existing = current_topology()
-    if existing is not None and existing.node_count != node_count and is_running():
+    if existing is not None and existing != topology and is_running():
         raise ClusterError(
-            f"a {existing.node_count}-node cluster is running; `podnet cluster down` first"
+            f"a {existing.node_count}-node cluster with kube-proxy {existing.proxy_mode} is"
+            " running; `podnet cluster down` first"
         )
-    topology = Topology(node_count)
     started = time.monotonic()
     # Safety first: nothing starts before the Pod and Service ranges are unreachable from the host.
     network.install_safety_routes()
     network.install_guard_chain()
     paths.state_dir().mkdir(parents=True, exist_ok=True)
-    topology_file().write_text(json.dumps({"nodes": node_count}))
+    topology_file().write_text(json.dumps({"nodes": node_count, "proxy_mode": topology.proxy_mode}))
     network.save_host_state()
     bins = build.build()
     archives = images.build_images()
@@ -127,7 +134,7 @@ def _up(node_count: int) -> Path:
         wait_containerd(n)
         images.import_images(node.socket(n), archives)
         node.start_kubelet(n)
-        node.start_kube_proxy(n)
+        node.start_kube_proxy(n, topology.proxy_mode)
     cidrs = {n.name: wait_pod_cidr(n) for n in topology.nodes}
     for n in topology.nodes:
         node.write_cni_config(n, cidrs[n.name])
@@ -136,7 +143,10 @@ def _up(node_count: int) -> Path:
     wait_nodes_ready(topology)
     wait_nodes_untainted(topology)
     smoke_pods(topology)
-    log(f"cluster up in {time.monotonic() - started:.1f}s ({node_count} nodes, binaries {bins})")
+    log(
+        f"cluster up in {time.monotonic() - started:.1f}s ({node_count} nodes,"
+        f" {topology.dataplane}, binaries {bins})"
+    )
     return paths.admin_kubeconfig()
 
 
@@ -379,6 +389,7 @@ class Status:
     kubeconfig: Path
     daemons: dict[str, bool] = field(default_factory=dict)
     nodes: str = ""
+    dataplane: str = ""
     guard_drops: int = 0
     safety_routes: list[str] = field(default_factory=list)
 
@@ -407,6 +418,7 @@ def status() -> Status:
         kubeconfig=paths.admin_kubeconfig(),
         daemons=daemons,
         nodes=nodes,
+        dataplane=topology.dataplane if topology is not None else "",
         guard_drops=network.guard_drops(),
         safety_routes=[r for r in routes if any(c in r for c in GUARDED_RANGES)],
     )

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pytest_podnet.localcluster import cluster, controlplane, node, paths, procs
 from pytest_podnet.localcluster.network import node_root
-from pytest_podnet.localcluster.topology import POD_CIDR, Node
+from pytest_podnet.localcluster.topology import POD_CIDR, PROXY_MODES, Node
 
 FAULT_CHAIN = "PODNET-FAULT-SNAT"
 
@@ -88,20 +88,29 @@ def _proxy_name(n: Node) -> str:
     return f"{n.name}-kube-proxy"
 
 
+def _proxy_mode() -> str:
+    topology = cluster.current_topology()
+    return topology.proxy_mode if topology is not None else PROXY_MODES[0]
+
+
 def _add_dataplane_stopped(nodes: list[Node]) -> None:
+    mode = _proxy_mode()
     for n in nodes:
         procs.stop(_proxy_name(n))
         # With kube-proxy gone, its Service rules would still work; flush them like a crashed
         # dataplane that lost its state: ClusterIPs on this node no longer lead anywhere.
-        procs.run(
-            ["iptables", "-w", "-t", "nat", "-F", "KUBE-SERVICES"], netns=n.netns, check=False
-        )
+        if mode == "nftables":
+            flush = ["nft", "delete", "table", "ip", "kube-proxy"]
+        else:
+            flush = ["iptables", "-w", "-t", "nat", "-F", "KUBE-SERVICES"]
+        procs.run(flush, netns=n.netns, check=False)
         procs.run(["conntrack", "-F"], netns=n.netns, check=False)
 
 
 def _remove_dataplane_stopped(nodes: list[Node]) -> None:
+    mode = _proxy_mode()
     for n in nodes:
-        node.start_kube_proxy(n)
+        node.start_kube_proxy(n, mode)
 
 
 def _signal_proxy(nodes: list[Node], sig: signal.Signals) -> None:
@@ -285,7 +294,8 @@ FAULTS: dict[str, Fault] = {
         Fault(
             "dataplane-stopped",
             "G3 (and G2 through a ClusterIP): ClusterIPs stop answering from the node's Pods",
-            "kube-proxy stopped and the nat KUBE-SERVICES chain flushed on the node",
+            "kube-proxy stopped and its Service rules removed on the node (the nat KUBE-SERVICES"
+            " chain flushed, or in nftables mode its `ip kube-proxy` table deleted)",
             "start kube-proxy again; it rewrites every Service rule",
             _add_dataplane_stopped,
             _remove_dataplane_stopped,

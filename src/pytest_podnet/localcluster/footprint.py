@@ -26,6 +26,7 @@ class Footprint:
     routes: frozenset[str]
     mounts: frozenset[str]
     iptables: tuple[str, ...]
+    nft_tables: frozenset[str]
     processes: frozenset[str]
     cgroups: frozenset[str]
     sysctls: tuple[str, ...]
@@ -93,6 +94,7 @@ def snapshot() -> Footprint:
             line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
         ),
         iptables=_iptables(),
+        nft_tables=frozenset(_lines("nft", "list", "tables")),
         processes=_processes(),
         cgroups=frozenset(str(group) for h in hierarchies() for group in h.glob("podnet-*")),
         sysctls=tuple(

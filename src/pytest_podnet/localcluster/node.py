@@ -202,11 +202,11 @@ def write_kubelet_config(node: Node) -> Path:
     return path
 
 
-def write_kube_proxy_config(node: Node) -> Path:
+def write_kube_proxy_config(node: Node, mode: str) -> Path:
     config = {
         "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
         "kind": "KubeProxyConfiguration",
-        "mode": "iptables",
+        "mode": mode,
         "clusterCIDR": POD_CIDR,
         "hostnameOverride": node.name,
         "bindAddress": node.ip,
@@ -221,7 +221,8 @@ def write_kube_proxy_config(node: Node) -> Path:
             "tcpEstablishedTimeout": "0s",
             "tcpCloseWaitTimeout": "0s",
         },
-        "iptables": {"syncPeriod": "30s", "minSyncPeriod": "0s"},
+        # Only the section of ``mode`` is read; minSyncPeriod 0: rules follow the API at once.
+        mode: {"syncPeriod": "30s", "minSyncPeriod": "0s"},
     }
     path = node_root(node) / "kube-proxy.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -260,8 +261,8 @@ def start_kubelet(node: Node) -> None:
     )
 
 
-def start_kube_proxy(node: Node) -> None:
-    config = write_kube_proxy_config(node)
+def start_kube_proxy(node: Node, mode: str) -> None:
+    config = write_kube_proxy_config(node, mode)
     procs.start(
         f"{node.name}-kube-proxy",
         [str(paths.bin_dir() / "kube-proxy"), f"--config={config}", "--v=1"],

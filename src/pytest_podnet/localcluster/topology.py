@@ -1,4 +1,4 @@
-"""Addresses and names of the embedded cluster, derived from the node count alone."""
+"""Addresses and names of the embedded cluster, derived from its node count; its dataplane."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ ETCD_PEER_PORT = 12380
 CONTEXT = "podnet-local"
 #: Ranges that must never leave the machine: the host gets `unreachable` routes for these.
 GUARDED_RANGES = (POD_CIDR, SERVICE_CIDR)
+#: kube-proxy backends the cluster can run; the first is the default.
+PROXY_MODES = ("iptables", "nftables")
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,15 @@ class Node:
 
 @dataclass(frozen=True)
 class Topology:
-    """The whole cluster layout for ``node_count`` nodes."""
+    """The whole cluster layout for ``node_count`` nodes, and the kube-proxy mode they run."""
 
     node_count: int
+    proxy_mode: str = PROXY_MODES[0]
+
+    @property
+    def dataplane(self) -> str:
+        """One line for status and run headers."""
+        return f"CNI bridge + host-local, kube-proxy {self.proxy_mode}, IPv4"
 
     @property
     def nodes(self) -> tuple[Node, ...]:

@@ -1,0 +1,131 @@
+"""The conformance suites on each dataplane variant of the embedded cluster: verdict per guarantee.
+
+    sudo .venv/bin/python bench/variants.py [--proxy-modes iptables,nftables] [--update-docs]
+
+For each variant: `podnet cluster down`, `up --proxy-mode MODE`, the packaged suites with `-n 2`
+and a JSON verdict, the `snat-pod-traffic` fault on the G2 source-IP checks, `down`. Prints one
+table (variant x guarantee, checks passed, wall time, SNAT caught) and with --update-docs writes
+it into docs/variants.md. Asserts nothing; leaves the cluster down. Hold the cluster lock
+(`flock -x /tmp/podnet-cluster.lock ...`) when others share the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pytest_podnet.localcluster import cluster, faults
+from pytest_podnet.localcluster.topology import PROXY_MODES, Topology
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs" / "variants.md"
+BEGIN, END = "<!-- bench/variants.py begin -->", "<!-- bench/variants.py end -->"
+#: The checks the SNAT fault breaks, selected with -k.
+SNAT_SELECTION = "keeps_the_sender or keeps_the_client"
+
+
+@dataclass
+class Variant:
+    dataplane: str
+    seconds: float = 0.0
+    verdicts: dict[str, str] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    snat_caught: str = ""
+
+
+def suites(kubeconfig: Path, report: Path, *extra: str) -> tuple[dict[str, object], float]:
+    started = time.monotonic()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--podnet",
+            f"--podnet-kubeconfig={kubeconfig}",
+            f"--podnet-report={report}",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-n",
+            "2",
+            str(ROOT / "suites"),
+            *extra,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+    )
+    return json.loads(report.read_text()), time.monotonic() - started
+
+
+def measure(mode: str, scratch: Path) -> Variant:
+    cluster.down()
+    kubeconfig = cluster.up(2, proxy_mode=mode)
+    try:
+        healthy, seconds = suites(kubeconfig, scratch / f"{mode}.json")
+        variant = Variant(Topology(2, mode).dataplane, seconds)
+        for g in healthy["guarantees"]:  # type: ignore[attr-defined]
+            variant.verdicts[g["guarantee"]] = g["verdict"]
+        for check in healthy["checks"]:  # type: ignore[attr-defined]
+            variant.outcomes[check["outcome"]] = variant.outcomes.get(check["outcome"], 0) + 1
+        faults.main("add", "snat-pod-traffic", None)
+        try:
+            faulted, _ = suites(kubeconfig, scratch / f"{mode}-snat.json", "-k", SNAT_SELECTION)
+        finally:
+            faults.main("remove", "snat-pod-traffic", None)
+        checks = faulted["checks"]  # type: ignore[index]
+        failed = sum(c["outcome"] == "FAIL" for c in checks)
+        variant.snat_caught = f"{failed}/{len(checks)} failed"
+        return variant
+    finally:
+        cluster.down()
+
+
+def table(variants: list[Variant], command: str) -> str:
+    guarantees = sorted({g for v in variants for g in v.verdicts})
+    lines = [
+        f"From `{command}` (suites with `-n 2`; SNAT: the `snat-pod-traffic` fault on the four"
+        " G2 source-IP checks).",
+        "",
+        f"| variant | {' | '.join(guarantees)} | checks | wall s | SNAT caught |",
+        f"|---|{'---|' * len(guarantees)}---|---|---|",
+    ]
+    for v in variants:
+        counts = ", ".join(f"{n} {o}" for o, n in sorted(v.outcomes.items()))
+        cells = " | ".join(v.verdicts.get(g, "-") for g in guarantees)
+        lines.append(f"| {v.dataplane} | {cells} | {counts} | {v.seconds:.1f} | {v.snat_caught} |")
+    return "\n".join(lines)
+
+
+def update_docs(text: str) -> None:
+    doc = DOCS.read_text()
+    block = f"{BEGIN}\n{text}\n{END}"
+    DOCS.write_text(doc[: doc.index(BEGIN)] + block + doc[doc.index(END) + len(END) :])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--proxy-modes", default=",".join(PROXY_MODES))
+    parser.add_argument("--update-docs", action="store_true", help="write docs/variants.md")
+    options = parser.parse_args(argv)
+    modes = [m for m in options.proxy_modes.split(",") if m]
+    if set(modes) - set(PROXY_MODES):
+        parser.error(f"proxy modes are {PROXY_MODES}")
+    with tempfile.TemporaryDirectory() as scratch:
+        variants = [measure(mode, Path(scratch)) for mode in modes]
+    command = "python bench/variants.py " + " ".join(argv or sys.argv[1:])
+    text = table(variants, command.strip())
+    print(text)
+    if options.update_docs:
+        update_docs(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
