@@ -17,6 +17,7 @@ cluster (Allure shows it as the report's environment). Pure apart from writing t
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -137,6 +138,34 @@ def write_environment(results_dir: str | Path, env: Mapping[str, str]) -> Path:
         "".join(f"{_escape(key, True)}={_escape(value, False)}\n" for key, value in env.items()),
         encoding="utf-8",
     )
+    return target
+
+
+#: Allure's categories for the two ways a check does not pass, matched on the message the plugin
+#: gives each (``plugin._judge``: "G2 (title) not verified: ..." / "G2 (title) broken: ..."), with
+#: an optional exception-name prefix. Without them Allure files a NOT VERIFIED check under its
+#: default "Test defects"/"broken" bucket, as if the suite were at fault. Allure 3 searches the
+#: message; Allure 2 matches it whole, hence the trailing ``[\s\S]*``.
+CATEGORIES: Final = (
+    {
+        "name": "NOT VERIFIED: the cluster could not be observed (cause and fix in the message)",
+        "messageRegex": r"^([\w.]+: )?G\d+ \([^)]*\) not verified[\s\S]*",
+        "matchedStatuses": ["failed", "broken"],
+    },
+    {
+        "name": "FAIL: a guarantee is broken (the evidence in the message)",
+        "messageRegex": r"^([\w.]+: )?G\d+ \([^)]*\) broken: [\s\S]*",
+        "matchedStatuses": ["failed", "broken"],
+    },
+)
+CATEGORIES_FILE: Final = "categories.json"
+
+
+def write_categories(results_dir: str | Path) -> Path:
+    """Write ``categories.json`` (``CATEGORIES``) beside the results."""
+    target = Path(results_dir) / CATEGORIES_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(list(CATEGORIES), indent=2), encoding="utf-8")
     return target
 
 

@@ -213,6 +213,8 @@ def _config(name: str, output: Path) -> dict[str, Any]:
     return {
         "name": name,
         "output": str(output),
+        # Allure 3 takes categories from its config, not from the results' categories.json.
+        "categories": list(allure_labels.CATEGORIES),
         "plugins": {
             "awesome": {
                 "options": {

@@ -177,6 +177,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             facts, images=settings.images, run_id=settings.run_id, cluster=settings.cluster
         )
         allure_labels.write_environment(alluredir, env)
+        allure_labels.write_categories(alluredir)
 
 
 def _reap_dead_runs(cluster: Any) -> list[str]:

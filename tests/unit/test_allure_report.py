@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,29 @@ def test_the_analytics_block_of_allure_is_cut_out() -> None:
 def test_the_shipped_schema_is_the_verdicts_id() -> None:
     assert htmlreport.schema()["$id"].endswith(report.JSON_SCHEMA)
     assert htmlreport.schema()["properties"]["schema"]["const"] == report.JSON_SCHEMA
+
+
+def test_categories_name_not_verified_and_fail_by_the_plugins_own_messages(
+    tmp_path: Path,
+) -> None:
+    path = allure_labels.write_categories(tmp_path)
+    categories = {c["name"].split(":")[0]: c for c in json.loads(path.read_text())}
+    assert set(categories) == {"NOT VERIFIED", "FAIL"}
+    messages = {
+        # What plugin._judge makes of a check that could not observe, and of one that saw a break
+        # (allure-pytest may prefix the exception's name).
+        "NOT VERIFIED": [
+            "Failed: G2 (flat network, no NAT) not verified: timed out after 120s [pod-startup]",
+            "G1 (Pod IPs are ephemeral) not verified (in setup): 403 Forbidden\nfix: ...",
+        ],
+        "FAIL": ["AssertionError: G2 (flat network, no NAT) broken: 1 of 2 pairs NATed\n..."],
+    }
+    for name, category in categories.items():
+        assert category["matchedStatuses"] == ["failed", "broken"]
+        pattern = re.compile(category["messageRegex"])
+        for message in messages[name]:
+            assert pattern.fullmatch(message), (name, message)  # Allure 2: whole message
+        other = messages["FAIL" if name == "NOT VERIFIED" else "NOT VERIFIED"]
+        assert not any(pattern.search(m) for m in other), name
+    # Allure 3 (podnet report) reads them from its config, Allure 2 from categories.json.
+    assert htmlreport._config("r", tmp_path)["categories"] == json.loads(path.read_text())
