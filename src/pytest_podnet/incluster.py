@@ -235,8 +235,8 @@ def _local_image(cluster: kube.Cluster) -> str:
     from pytest_podnet.localcluster import cluster as local
     from pytest_podnet.localcluster import images, node, runner_image
 
-    topology = local.current_topology()
-    if topology is None or cluster.server_url.rstrip("/") != topology.server:
+    topology = local.topology_serving(cluster.server_url)
+    if topology is None:
         return runner_image.RUNNER_IMAGE
     if os.geteuid() != 0:
         raise InclusterError(

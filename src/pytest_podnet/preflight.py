@@ -154,10 +154,8 @@ def embedded_dataplane(server_url: str | None) -> str | None:
     server; None for any other cluster (its dataplane is not ours to know)."""
     from pytest_podnet.localcluster import cluster as localcluster
 
-    topology = localcluster.current_topology()
-    if topology is None or (server_url or "").rstrip("/") != topology.server:
-        return None
-    return topology.dataplane
+    topology = localcluster.topology_serving(server_url)
+    return topology.dataplane if topology is not None else None
 
 
 def connect(settings: Settings, *, kubeconfig: str | None = None) -> kube.Cluster:

@@ -41,3 +41,12 @@ def test_an_unknown_proxy_mode_is_one_usage_error(capsys: pytest.CaptureFixture[
         cli.build_parser().parse_args(["up", "--proxy-mode", "ipvs"])
     assert stopped.value.code == 2
     assert "invalid choice: 'ipvs'" in capsys.readouterr().err
+
+
+def test_only_the_embedded_api_server_is_served_by_the_recorded_topology(state: Path) -> None:
+    (state / "topology.json").write_text(json.dumps({"nodes": 2}))
+    recorded = cluster.current_topology()
+    assert recorded is not None
+    assert cluster.topology_serving(recorded.server + "/") == recorded
+    assert cluster.topology_serving("https://10.96.0.1:443") is None
+    assert cluster.topology_serving(None) is None

@@ -56,6 +56,14 @@ def current_topology() -> Topology | None:
     return Topology(recorded["nodes"], recorded.get("proxy_mode", PROXY_MODES[0]))
 
 
+def topology_serving(server_url: str | None) -> Topology | None:
+    """The embedded cluster's topology when ``server_url`` is its API server, else None."""
+    topology = current_topology()
+    if topology is None or (server_url or "").rstrip("/") != topology.server:
+        return None
+    return topology
+
+
 def log(message: str) -> None:
     print(f"podnet: {message}", file=sys.stderr, flush=True)
 
