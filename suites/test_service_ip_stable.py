@@ -2,11 +2,14 @@
 
 A Service's ClusterIP and UID MUST stay the same while every one of its backend Pods is replaced
 (all Pods deleted, a rollout restart, scale to 0 and back), and the ClusterIP MUST serve again,
-answered only by the new Pods, once they are Ready.
+answered only by the new Pods, once they are Ready. A UDP client that keeps sending to the
+ClusterIP from one socket MUST move to the new backend too: a conntrack entry that outlives its
+backend keeps such a client on a gone Pod's IP.
 
 Upstream e2e has no test that asserts a ClusterIP survives a rollout; the nearest are "[sig-network]
 Services should be able to up and down services" and "Services should serve a basic endpoint from
-pods [Conformance]".
+pods [Conformance]". The UDP flow check maps to "[sig-network] Conntrack should be able to preserve
+UDP traffic when server pod cycles for a ClusterIP service".
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_podnet.facade import Replacement
+from pytest_podnet.flows import outage
 from pytest_podnet.kube import ServiceInfo
 from pytest_podnet.probes import answered_only_by
 
@@ -23,6 +27,9 @@ pytestmark = [pytest.mark.podnet_guarantee("G3")]
 #: balances afresh, so a dataplane that still sends one of two connections to a gone Pod lets a
 #: batch of 8 through with probability 2^-8 (0.4%): the batch passes only once it settled.
 SERVE_PROBES = 8
+#: Calls in a row a UDP flow must get answered by the new backend: one datagram let through while
+#: a stale conntrack entry is being replaced does not make a flow that moved.
+FLOW_ANSWERED_IN_A_ROW = 5
 
 
 def changed(before: ServiceInfo, after: ServiceInfo, how: str, replaced: Replacement) -> str:
@@ -66,3 +73,36 @@ def test_cluster_ip_survives_replacement_of_every_backend(podnet, placement, how
         context=f"the new Pods; replaced: {sorted(p.name for p in replaced.old)}",
     )
     podnet.record("listed_to_serving_s", round(serving.slowest, 3))
+
+
+def test_udp_flow_to_a_cluster_ip_moves_to_the_replacement_backend(podnet):
+    """A UDP client that keeps sending to a ClusterIP from one source port (one conntrack entry
+    for the whole flow) MUST be answered by the new backend once the old one is replaced and the
+    new one listed, from every node: the dataplane must drop the flow's entry for the gone Pod
+    (kube-proxy deletes it), or the flow stays on the gone Pod's IP for as long as it keeps
+    sending. The outage (last answer from the old Pod to first from the new) is recorded."""
+    clients = podnet.client_pods([n.name for n in podnet.nodes()])
+    echo = podnet.echo_deployment(replicas=1)
+    svc = podnet.service_for(echo)
+    (old,) = podnet.pods(echo)
+    flows = podnet.udp_flows(clients, svc, answered_by=[old.name])
+
+    with podnet.step(f"replace {old.ref} ({old.ip} on {old.node}) while the flows run"):
+        new = podnet.delete_pod(old)
+        podnet.wait_endpoints(svc, [new])
+
+    moved = podnet.wait_flows(
+        flows,
+        answered_by=[new.name],
+        in_a_row=FLOW_ANSWERED_IN_A_ROW,
+        context=f"{new.ip}, the replacement of {old.name} ({old.ip}); a flow that stays "
+        "unanswered is still sent to the gone Pod's IP (a stale conntrack entry?)",
+    )
+    podnet.record("listed_to_flow_moved_s", round(max(moved.values()), 3))
+    podnet.record(
+        "flow_outage_s",
+        {
+            node: outage(podnet.flow_calls(flow), before=[old.name], after=[new.name])
+            for node, flow in flows.items()
+        },
+    )

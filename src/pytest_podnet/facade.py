@@ -10,7 +10,7 @@ returns. The fixtures that make one per test, bound to its own namespace, are in
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +19,17 @@ from typing import Any, Final, Literal, get_args, overload
 import allure
 import pytest
 
-from pytest_podnet import cleanup, kube, matrix, pictures, probes, report, waits, workloads
+from pytest_podnet import (
+    cleanup,
+    flows,
+    kube,
+    matrix,
+    pictures,
+    probes,
+    report,
+    waits,
+    workloads,
+)
 from pytest_podnet.kube import DeploymentInfo, EndpointSet, NodeInfo, PodInfo, ServiceInfo
 from pytest_podnet.nodes import testable
 from pytest_podnet.probes import BatchCheck, ProbeResult
@@ -29,6 +39,9 @@ from pytest_podnet.workloads import OnNode, Placement
 #: Seconds between two batches of ``probe_until``, spent in the source Pod: kube-proxy's own
 #: minimum sync period is 1 s, so a few tries per second see every change without flooding.
 PROBE_PACING = 0.2
+#: Seconds spent in the Pod before each read of a flow after the first: a flow makes about five
+#: calls a second, so a read a second sees a change within a second without flooding the API.
+FLOW_READ_PACING = 1.0
 #: Environment variable bumped in the Pod template when ``set_image`` keeps the same image, so
 #: the template still changes and the Deployment rolls out new Pods.
 TEMPLATE_REVISION_ENV = "PODNET_TEMPLATE_REVISION"
@@ -671,6 +684,93 @@ class Podnet:
             f"[{waits.DATAPLANE_PROPAGATION}]:\n" + "\n".join(f"  {r}" for r in failed)
         )
         return results
+
+    # ................................................................ flows
+
+    def udp_flows(
+        self,
+        clients: Mapping[str, PodInfo],
+        to: ServiceInfo | PodInfo,
+        *,
+        answered_by: Collection[str],
+    ) -> dict[str, flows.Flow]:
+        """Start a UDP flow (``flows``: a ``hostname`` call every ``flows.INTERVAL`` seconds from
+        one source port, so one conntrack entry) from each client to ``to``; wait until each is
+        answered by one of the Pods ``answered_by`` within ``DATAPLANE_PROPAGATION``; return
+        them by node. A flow stops by itself after the deadlines of a replacement, or with its
+        Pod."""
+        target = probes.probe_for(to, probes.UDP, probes.HOSTNAME)
+        lifetime = sum(
+            self.deadline(d)
+            for d in (
+                waits.DATAPLANE_PROPAGATION,
+                waits.POD_REPLACEMENT,
+                waits.ENDPOINTS_PROPAGATION,
+                waits.DATAPLANE_PROPAGATION,
+            )
+        )
+        running = {
+            node: flows.start(
+                self.cluster, client, target, lifetime=lifetime, scale=self.timeout_scale
+            )
+            for node, client in clients.items()
+        }
+        self.wait_flows(running, answered_by=answered_by, context="before any change")
+        return running
+
+    def wait_flows(
+        self,
+        running: Mapping[str, flows.Flow],
+        *,
+        answered_by: Collection[str],
+        in_a_row: int = 1,
+        context: str = "",
+        deadline: waits.Deadline = waits.DATAPLANE_PROPAGATION,
+    ) -> dict[str, float]:
+        """Wait until every flow's calls from now on are answered ``in_a_row`` times in a row by
+        one of the Pods ``answered_by``, all within ``deadline``; return the seconds each node's
+        flow took. The first that does not raises ``waits.WaitTimeout`` naming the flow, what
+        was expected and its calls since the wait began."""
+        names = frozenset(answered_by)
+        seconds = self.deadline(deadline)
+        start = time.monotonic()
+        # Calls made before the wait began do not count, on any node.
+        marks = {node: len(self.flow_calls(flow)) for node, flow in running.items()}
+        took: dict[str, float] = {}
+        for node, flow in running.items():
+            calls: list[flows.FlowCall] = []
+            pause = 0.0
+            while True:
+                new, ended = flows.read(
+                    self.cluster,
+                    flow,
+                    after=marks[node] + len(calls),
+                    pause=pause,
+                    scale=self.timeout_scale,
+                )
+                calls += new
+                elapsed = time.monotonic() - start
+                if flows.first_run_answered_by(calls, names, in_a_row) is not None:
+                    took[node] = elapsed
+                    break
+                if elapsed >= seconds or ended:
+                    raise waits.WaitTimeout(
+                        waits.label(deadline),
+                        seconds,
+                        f"{flow} to be answered"
+                        + (f" {in_a_row} times in a row" if in_a_row > 1 else "")
+                        + f" by {' or '.join(sorted(names))}"
+                        + (f" ({context})" if context else ""),
+                        f"its calls since the wait began ({'it stopped' if ended else 'running'}"
+                        f"; every {flows.INTERVAL:g}s):\n{flows.summary(calls)}",
+                    )
+                pause = FLOW_READ_PACING
+        return took
+
+    def flow_calls(self, flow: flows.Flow) -> list[flows.FlowCall]:
+        """Every call of ``flow`` so far, oldest first."""
+        calls, _ = flows.read(self.cluster, flow, scale=self.timeout_scale)
+        return calls
 
     # ................................................................ reporting
 

@@ -344,6 +344,9 @@ def down() -> None:
 def _down() -> None:
     topology = current_topology() or Topology(0)
     nodes = list(topology.nodes) or _nodes_from_netns()
+    for daemon in procs.recorded():
+        if node.FAULT_DAEMON_INFIX in daemon.name:
+            procs.stop(daemon.name)
     for n in nodes:
         for name in reversed(node.daemon_names(n)):
             procs.stop(name)

@@ -19,9 +19,11 @@ from pathlib import Path
 
 from pytest_podnet.localcluster import cluster, controlplane, node, paths, procs
 from pytest_podnet.localcluster.network import node_root
-from pytest_podnet.localcluster.topology import POD_CIDR, PROXY_MODES, Node
+from pytest_podnet.localcluster.topology import POD_CIDR, PROXY_MODES, SERVICE_CIDR, Node
 
 FAULT_CHAIN = "PODNET-FAULT-SNAT"
+#: The nat chain where the stale-udp-conntrack daemon pins UDP flows to their old backends.
+PIN_CHAIN = "PODNET-FAULT-UDP-PIN"
 
 
 class FaultError(RuntimeError):
@@ -145,6 +147,44 @@ def _add_stale_endpoints(nodes: list[Node]) -> None:
 
 def _remove_stale_endpoints(nodes: list[Node]) -> None:
     _restart_controller_manager(controlplane.DEFAULT_CONTROLLERS)
+
+
+# --- stale-udp-conntrack -----------------------------------------------------------------------
+
+
+def _pin_daemon(n: Node) -> str:
+    return node.fault_daemon_name(n, "udp-pin")
+
+
+def _add_stale_udp_conntrack(nodes: list[Node]) -> None:
+    if _proxy_mode() != "iptables":
+        raise FaultError(
+            "stale-udp-conntrack pins flows with an iptables DNAT rule ahead of kube-proxy's; in"
+            f" {_proxy_mode()} mode kube-proxy's own nat chain runs at the same priority and"
+            " may translate first, so the fault does not apply there"
+        )
+    for n in nodes:
+        iptables = ["iptables", "-w", "-t", "nat"]
+        procs.run([*iptables, "-N", PIN_CHAIN], netns=n.netns, check=False)
+        procs.run([*iptables, "-F", PIN_CHAIN], netns=n.netns)
+        procs.run([*iptables, "-D", "PREROUTING", "-j", PIN_CHAIN], netns=n.netns, check=False)
+        procs.run([*iptables, "-I", "PREROUTING", "1", "-j", PIN_CHAIN], netns=n.netns)
+        procs.start(
+            _pin_daemon(n),
+            [sys.executable, "-m", "pytest_podnet.localcluster.udp_pin", SERVICE_CIDR, PIN_CHAIN],
+            netns=n.netns,
+        )
+
+
+def _remove_stale_udp_conntrack(nodes: list[Node]) -> None:
+    for n in nodes:
+        procs.stop(_pin_daemon(n))
+        iptables = ["iptables", "-w", "-t", "nat"]
+        procs.run([*iptables, "-D", "PREROUTING", "-j", PIN_CHAIN], netns=n.netns, check=False)
+        procs.run([*iptables, "-F", PIN_CHAIN], netns=n.netns, check=False)
+        procs.run([*iptables, "-X", PIN_CHAIN], netns=n.netns, check=False)
+        # A pinned flow's entry still points at its old backend: let every UDP flow choose again.
+        procs.run(["conntrack", "-D", "-p", "udp"], netns=n.netns, check=False)
 
 
 # --- ip-reuse ----------------------------------------------------------------------------------
@@ -307,6 +347,18 @@ FAULTS: dict[str, Fault] = {
             "SIGCONT; kube-proxy resyncs",
             _add_dataplane_frozen,
             _remove_dataplane_frozen,
+        ),
+        Fault(
+            "stale-udp-conntrack",
+            "G3: a UDP client that keeps its socket stays on a replaced backend's IP",
+            "a daemon on the node follows conntrack DESTROY events and pins each UDP flow to a"
+            " ClusterIP whose entry kube-proxy deletes back to its old backend (an iptables DNAT"
+            " rule ahead of kube-proxy's), as if the entry had outlived the backend; iptables"
+            " proxy mode only",
+            "stop the daemon, delete the pin rules, delete the node's UDP conntrack entries",
+            _add_stale_udp_conntrack,
+            _remove_stale_udp_conntrack,
+            default_nodes="all",
         ),
         Fault(
             "stale-endpoints",

@@ -271,5 +271,13 @@ def start_kube_proxy(node: Node, mode: str) -> None:
     )
 
 
+#: Marks the daemons a fault starts on a node (``cluster down`` stops them before the node's own).
+FAULT_DAEMON_INFIX = "-fault-"
+
+
+def fault_daemon_name(node: Node, what: str) -> str:
+    return f"{node.name}{FAULT_DAEMON_INFIX}{what}"
+
+
 def daemon_names(node: Node) -> tuple[str, str, str]:
     return (f"{node.name}-containerd", f"{node.name}-kubelet", f"{node.name}-kube-proxy")

@@ -1,0 +1,197 @@
+"""Flows: a UDP client that keeps one socket, kept going inside its Pod and read back in batches.
+
+A probe batch makes every call a new flow (a fresh source port, a fresh conntrack entry), which is
+what a check of "the dataplane balances new connections" needs. A real UDP client (a DNS resolver,
+a syslog or statsd agent) instead keeps one socket, so the dataplane keeps ONE conntrack entry for
+it, and a stale entry keeps it on a backend that is gone. A flow reproduces that client: the
+script ``scripts/flow.sh`` calls the target every ``INTERVAL`` seconds from one fixed source port,
+in the background of the source Pod, until it stops by itself; one exec starts it and each read
+is one exec, so a minute of calls costs a handful of execs, not one per call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Final
+
+from pytest_podnet import kube, probes, waits, workloads
+from pytest_podnet.kube import PodInfo
+from pytest_podnet.probes import REACHABLE, Outcome, Probe
+
+#: Seconds between two calls of a flow: five a second resolves an outage to a fifth of a second
+#: and keeps the flow's conntrack entry busy, as a chatty client does.
+INTERVAL: Final = 0.2
+#: Seconds one call waits for its reply; a reply ends the call at once.
+CALL_TIMEOUT: Final = 1
+#: The flow's fixed source port: below Linux's ephemeral range (32768-60999), so no probe batch
+#: in the same Pod is handed it by the kernel.
+SOURCE_PORT: Final = 30081
+#: The script a flow runs (package data, linted by shellcheck); its header documents its output.
+SCRIPT_RESOURCE: Final = "scripts/flow.sh"
+_MARK: Final = "@@flow"
+_END: Final = "@@flow-end"
+
+
+@cache
+def flow_script() -> str:
+    return resources.files("pytest_podnet").joinpath(SCRIPT_RESOURCE).read_text("utf-8")
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A flow running in ``source``: UDP ``request`` calls to ``target`` from ``source_port``."""
+
+    source: PodInfo
+    target: Probe
+    source_port: int
+    log: str
+
+    def __str__(self) -> str:
+        return (
+            f"the UDP flow from {self.source.ref} ({self.source.ip} on {self.source.node}, "
+            f"source port {self.source_port}) to {self.target.ref} ({self.target.address})"
+        )
+
+
+@dataclass(frozen=True)
+class FlowCall:
+    """One call of a flow: its number, when it started (seconds after the flow started), what
+    it found, and who answered (the Pod name, for ``hostname`` requests)."""
+
+    seq: int
+    at: float
+    outcome: Outcome
+    answered_by: str | None
+    detail: str
+    elapsed: float
+
+
+def start(
+    cluster: kube.Cluster,
+    source: PodInfo,
+    target: Probe,
+    *,
+    lifetime: float,
+    scale: float = 1.0,
+    source_port: int = SOURCE_PORT,
+) -> Flow:
+    """Start a flow of ``hostname`` calls from ``source`` to ``target`` (a UDP ``Probe``) that
+    stops by itself after ``lifetime`` seconds (or with its Pod); return at once."""
+    if target.protocol != probes.UDP:
+        raise ValueError(f"a flow is UDP; {target.ref} is probed over {target.protocol}")
+    log = f"/tmp/podnet/flow-{source_port}.log"
+    args = [
+        log,
+        target.ip,
+        str(target.port),
+        str(source_port),
+        target.request,
+        f"{INTERVAL:g}",
+        str(CALL_TIMEOUT),
+        str(max(1, round(lifetime))),
+    ]
+    # The flow outlives this exec: its stdio goes to /dev/null, so the exec stream closes as
+    # soon as the outer shell has put it in the background.
+    launcher = 'bash -c "$0" podnet-flow "$@" </dev/null >/dev/null 2>&1 &'
+    result = cluster.exec(
+        source.namespace,
+        source.name,
+        ["bash", "-c", launcher, flow_script(), *args],
+        timeout=waits.EXEC_OVERHEAD.scaled(scale),
+        container=workloads.CONTAINER,
+    )
+    if result.exit_code != 0:
+        raise kube.KubeError(
+            f"could not start a flow in {source.ref}: exit {result.exit_code}: "
+            f"{(result.stderr or result.stdout).strip()[-300:]}"
+        )
+    return Flow(source, target, source_port, log)
+
+
+def read(
+    cluster: kube.Cluster, flow: Flow, *, after: int = 0, pause: float = 0.0, scale: float = 1.0
+) -> tuple[list[FlowCall], bool]:
+    """The calls of ``flow`` numbered above ``after`` (one exec, ``pause`` seconds spent in the
+    Pod first), and whether the flow has stopped."""
+    script = 'read -rt "$0" _ <> <(:); tail -n "+$(($1 + 1))" "$2" 2>/dev/null; :'
+    result = cluster.exec(
+        flow.source.namespace,
+        flow.source.name,
+        ["bash", "-c", script, f"{pause:g}", str(after), flow.log],
+        timeout=pause + waits.EXEC_OVERHEAD.scaled(scale),
+        container=workloads.CONTAINER,
+    )
+    return parse(result.stdout)
+
+
+def parse(text: str) -> tuple[list[FlowCall], bool]:
+    """The calls in ``text`` (lines of ``flow.sh``), and whether it saw the end line."""
+    calls: list[FlowCall] = []
+    ended = False
+    for line in text.splitlines():
+        if line.startswith(_END):
+            ended = True
+            continue
+        fields = line.split(" ", 5)
+        if fields[0] != _MARK or len(fields) < 5:
+            continue
+        seq, at_us, rc, elapsed_us = (int(f) for f in fields[1:5])
+        output = fields[5].strip() if len(fields) == 6 else ""
+        outcome, detail = probes.classify(probes.UDP, rc, output)
+        calls.append(
+            FlowCall(
+                seq,
+                at_us / 1e6,
+                outcome,
+                output if outcome == REACHABLE else None,
+                detail,
+                elapsed_us / 1e6,
+            )
+        )
+    return calls, ended
+
+
+def first_run_answered_by(
+    calls: Sequence[FlowCall], names: Collection[str], length: int
+) -> FlowCall | None:
+    """The first call of the first ``length`` calls in a row answered by one of ``names``."""
+    run: list[FlowCall] = []
+    for call in calls:
+        run = [*run, call] if call.answered_by in names else []
+        if len(run) >= length:
+            return run[0]
+    return None
+
+
+def outage(calls: Sequence[FlowCall], before: Collection[str], after: Collection[str]) -> float:
+    """Seconds from the end of the last call answered by one of ``before`` to the start of the
+    first later call answered by one of ``after``: how long the flow went unanswered."""
+    last_before = max(
+        (c for c in calls if c.answered_by in before), key=lambda c: c.seq, default=None
+    )
+    start = last_before.at + last_before.elapsed if last_before else 0.0
+    first_after = next((c for c in calls if c.answered_by in after and c.at >= start), None)
+    return round(first_after.at - start, 3) if first_after else float("inf")
+
+
+def summary(calls: Sequence[FlowCall], limit: int = 12) -> str:
+    """The calls as runs of one kind, newest last: ``#31-#44 timed-out (no UDP reply ...)``."""
+    runs: list[tuple[int, int, str]] = []
+    for call in calls:
+        kind = (
+            f"answered by {call.answered_by}"
+            if call.outcome == REACHABLE
+            else f"{call.outcome}" + (f" ({call.detail})" if call.detail else "")
+        )
+        if runs and runs[-1][2] == kind:
+            runs[-1] = (runs[-1][0], call.seq, kind)
+        else:
+            runs.append((call.seq, call.seq, kind))
+    shown = runs[-limit:]
+    lines = [f"  #{a}" + (f"-#{b}" if b != a else "") + f" {kind}" for a, b, kind in shown]
+    if len(runs) > limit:
+        lines.insert(0, f"  ({len(runs) - limit} earlier runs of calls not shown)")
+    return "\n".join(lines) or "  (no call recorded yet)"

@@ -1,0 +1,75 @@
+"""Reading a UDP flow's calls, and the fault daemon's reading of conntrack events, offline."""
+
+from __future__ import annotations
+
+from pytest_podnet import flows, probes
+from pytest_podnet.flows import FlowCall
+from pytest_podnet.localcluster import udp_pin
+
+
+def call(seq: int, by: str | None, at: float | None = None) -> FlowCall:
+    outcome = probes.REACHABLE if by else probes.TIMED_OUT
+    return FlowCall(seq, seq * 0.2 if at is None else at, outcome, by, "", 0.01 if by else 1.0)
+
+
+def test_parse_reads_each_call_line_and_the_end_line() -> None:
+    text = (
+        "bash: noise\n"
+        "@@flow 1 120 0 2500 echo-a\n"
+        "@@flow 2 320500 0 1000000\n"
+        "@@flow 3 1520000 111 300 nc: connection refused (ended at once without a reply: ICMP"
+        " unreachable)\n"
+        "@@flow broken\n"
+        "@@flow-end 3\n"
+    )
+
+    calls, ended = flows.parse(text)
+
+    assert ended
+    assert [(c.seq, c.outcome, c.answered_by) for c in calls] == [
+        (1, probes.REACHABLE, "echo-a"),
+        (2, probes.TIMED_OUT, None),
+        (3, probes.REFUSED, None),
+    ]
+    assert (calls[1].at, calls[1].elapsed) == (0.3205, 1.0)
+
+
+def test_parse_of_a_running_flow_is_not_ended() -> None:
+    assert flows.parse("@@flow 1 0 0 10 echo-a\n")[1] is False
+
+
+def test_first_run_answered_by_needs_that_many_calls_in_a_row() -> None:
+    calls = [call(1, "old"), call(2, "new"), call(3, None), call(4, "new"), call(5, "new")]
+
+    assert flows.first_run_answered_by(calls, {"new"}, 2) == calls[3]
+    assert flows.first_run_answered_by(calls, {"new"}, 3) is None
+    assert flows.first_run_answered_by(calls, {"old", "new"}, 2) == calls[0]
+
+
+def test_outage_is_from_the_last_old_answer_to_the_first_new_one() -> None:
+    calls = [call(1, "old", 0.0), call(2, None, 0.2), call(3, None, 1.4), call(4, "new", 2.6)]
+
+    assert flows.outage(calls, before={"old"}, after={"new"}) == 2.59
+    assert flows.outage(calls[:3], before={"old"}, after={"new"}) == float("inf")
+
+
+def test_summary_folds_runs_of_one_kind() -> None:
+    calls = [call(1, "old"), call(2, "old"), call(3, None), call(4, None), call(5, "new")]
+
+    assert flows.summary(calls) == (
+        "  #1-#2 answered by old\n  #3-#4 timed-out\n  #5 answered by new"
+    )
+    assert flows.summary([]) == "  (no call recorded yet)"
+    assert flows.summary(calls, limit=1).startswith("  (2 earlier runs of calls not shown)")
+
+
+def test_udp_pin_reads_a_destroy_event_of_a_dnat_entry() -> None:
+    line = (
+        "    [DESTROY] udp      17 src=10.244.0.5 dst=10.96.0.10 sport=30081 dport=81"
+        " src=10.244.1.7 dst=10.244.0.5 sport=8081 dport=30081 [ASSURED]"
+    )
+
+    assert udp_pin.parse(line) == udp_pin.Destroyed(
+        "10.244.0.5", "10.96.0.10", "30081", "81", "10.244.1.7", "8081"
+    )
+    assert udp_pin.parse("[DESTROY] tcp 6 src=1.2.3.4 dst=5.6.7.8 sport=1 dport=2") is None
