@@ -49,7 +49,7 @@ if [ "$python_only" = 0 ]; then
     exit 1
   fi
   # python3-venv: Debian's python3 makes no venv without it.
-  apt_install containerd runc containernetworking-plugins etcd-server iptables conntrack iproute2 \
+  apt_install containerd runc containernetworking-plugins etcd-server iptables nftables conntrack iproute2 \
     util-linux netcat-openbsd busybox-static curl bash gcc libc6-dev python3 python3-venv
 fi
 
