@@ -4,12 +4,14 @@ A Service's ClusterIP and UID MUST stay the same while every one of its backend 
 (all Pods deleted, a rollout restart, scale to 0 and back), and the ClusterIP MUST serve again,
 answered only by the new Pods, once they are Ready. A UDP client that keeps sending to the
 ClusterIP from one socket MUST move to the new backend too: a conntrack entry that outlives its
-backend keeps such a client on a gone Pod's IP.
+backend keeps such a client on a gone Pod's IP. The Service's DNS name (what users configure)
+MUST resolve to that ClusterIP and reach the new Pods the same way.
 
 Upstream e2e has no test that asserts a ClusterIP survives a rollout; the nearest are "[sig-network]
 Services should be able to up and down services" and "Services should serve a basic endpoint from
 pods [Conformance]". The UDP flow check maps to "[sig-network] Conntrack should be able to preserve
-UDP traffic when server pod cycles for a ClusterIP service".
+UDP traffic when server pod cycles for a ClusterIP service"; the name check to "[sig-network] DNS
+should provide DNS for services [Conformance]", which never replaces the backends.
 """
 
 from __future__ import annotations
@@ -106,3 +108,35 @@ def test_udp_flow_to_a_cluster_ip_moves_to_the_replacement_backend(podnet):
             for node, flow in flows.items()
         },
     )
+
+
+def test_service_name_resolves_to_its_cluster_ip_across_replacement(podnet):
+    """A Service's DNS name MUST resolve, from every node, to its ClusterIP: the fully qualified
+    name (``<svc>.<ns>.svc.<cluster domain>``) and the short name from the Service's namespace.
+    A client that uses only the name MUST be answered by the Service's Pods: by the old ones
+    before every backend is replaced, by the new ones after, at the same ClusterIP."""
+    clients = podnet.client_pods([n.name for n in podnet.nodes()])
+    echo = podnet.echo_deployment(replicas=2)
+    svc = podnet.service_for(echo)
+    names = podnet.service_names(svc, next(iter(clients.values())))
+    old = [p.name for p in podnet.pods(echo)]
+    podnet.converge(clients, svc, answered_only_by(old), count=SERVE_PROBES)
+    podnet.record(
+        "created_to_name_resolved_s",
+        round(podnet.names_converge(clients, names, svc, answered_by=old), 3),
+    )
+
+    with podnet.step(f"replace every backend of {svc.ref}, called by {' and '.join(names)}"):
+        replaced = podnet.replace(echo, "delete-all-pods")
+    new = [p.name for p in replaced.new]
+    podnet.wait_endpoints(svc, replaced.new)
+    podnet.converge(clients, svc, answered_only_by(new), count=SERVE_PROBES)
+
+    calls = podnet.call_by_name(clients, names)
+    wrong = [c for c in calls if c.address != svc.cluster_ip or c.answered_by not in new]
+    assert not wrong, (
+        f"{len(wrong)} of {len(calls)} calls by name did not reach {svc.ref} at its ClusterIP "
+        f"{svc.cluster_ip}, answered by the new Pods {new}, after {old} were replaced:\n"
+        + "\n".join(f"  {c}" for c in wrong)
+    )
+    podnet.record("names", list(names))

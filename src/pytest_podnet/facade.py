@@ -24,6 +24,7 @@ from pytest_podnet import (
     flows,
     kube,
     matrix,
+    names,
     pictures,
     probes,
     report,
@@ -32,6 +33,7 @@ from pytest_podnet import (
 )
 from pytest_podnet.kube import DeploymentInfo, EndpointSet, NodeInfo, PodInfo, ServiceInfo
 from pytest_podnet.nodes import testable
+from pytest_podnet.outcomes import NotVerified
 from pytest_podnet.probes import BatchCheck, ProbeResult
 from pytest_podnet.settings import IpReuse
 from pytest_podnet.workloads import OnNode, Placement
@@ -684,6 +686,78 @@ class Podnet:
             f"[{waits.DATAPLANE_PROPAGATION}]:\n" + "\n".join(f"  {r}" for r in failed)
         )
         return results
+
+    # ................................................................ names
+
+    def service_names(self, svc: ServiceInfo, client: PodInfo) -> tuple[str, str]:
+        """The fully qualified DNS name of ``svc`` and its short name, in the cluster domain
+        that ``client``'s resolv.conf names. NOT VERIFIED when the cluster gives Pods no DNS."""
+        resolv = self.cluster.exec(
+            client.namespace,
+            client.name,
+            ["cat", "/etc/resolv.conf"],
+            timeout=waits.EXEC_OVERHEAD.scaled(self.timeout_scale),
+            container=workloads.CONTAINER,
+        ).stdout
+        domain = names.cluster_domain(resolv, client.namespace)
+        if domain is None:
+            raise NotVerified(
+                f"{client.ref} has no cluster DNS: its /etc/resolv.conf has no "
+                f"{client.namespace}.svc.<domain> search domain "
+                f"({' | '.join(resolv.splitlines())})",
+                "run a cluster DNS (CoreDNS behind the kube-dns Service) and set the kubelets'"
+                " clusterDNS and clusterDomain; or deselect the Service-name check",
+            )
+        return names.service_names(svc, domain)
+
+    def call_by_name(
+        self, clients: Mapping[str, PodInfo], service_names: Sequence[str]
+    ) -> list[names.NameCall]:
+        """Call every name (``http://<name>/hostname`` on the Service port) from the client on
+        every node, as an application there would: what each resolved to and who answered."""
+        return [
+            call
+            for client in clients.values()
+            for call in names.call(self.cluster, client, service_names, scale=self.timeout_scale)
+        ]
+
+    def names_converge(
+        self,
+        clients: Mapping[str, PodInfo],
+        service_names: Sequence[str],
+        svc: ServiceInfo,
+        *,
+        answered_by: Collection[str],
+        deadline: waits.Deadline = waits.DNS_PROPAGATION,
+    ) -> float:
+        """Wait until every name, from the client on every node, resolves to the ClusterIP of
+        ``svc`` and is answered by one of the Pods ``answered_by``, within ``deadline``; return
+        the seconds it took. Past it raise ``waits.WaitTimeout`` with the last calls."""
+        expected = frozenset(answered_by)
+        seconds = self.deadline(deadline)
+        start = time.monotonic()
+        pause = 0.0
+        while True:
+            calls = [
+                call
+                for client in clients.values()
+                for call in names.call(
+                    self.cluster, client, service_names, scale=self.timeout_scale, pause=pause
+                )
+            ]
+            elapsed = time.monotonic() - start
+            if all(c.address == svc.cluster_ip and c.answered_by in expected for c in calls):
+                return elapsed
+            if elapsed >= seconds:
+                raise waits.WaitTimeout(
+                    waits.label(deadline),
+                    seconds,
+                    f"{' and '.join(service_names)} to resolve to {svc.ref}'s ClusterIP "
+                    f"{svc.cluster_ip} and be answered by {' or '.join(sorted(expected))} from "
+                    f"every node",
+                    "\n".join(f"  {c}" for c in calls),
+                )
+            pause = PROBE_PACING
 
     # ................................................................ flows
 

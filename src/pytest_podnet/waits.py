@@ -35,6 +35,7 @@ DeadlineName = Literal[
     "rollout-complete",
     "endpoints-propagation",
     "dataplane-propagation",
+    "dns-propagation",
     "old-ip-release",
     "readiness-change",
     "namespace-deletion",
@@ -127,6 +128,17 @@ DATAPLANE_PROPAGATION: Final = Deadline(
         "An EndpointSlice change to kube-proxy programming it in the node's dataplane. "
         "kube-proxy syncs within its minSyncPeriod (1 s default) of a change; 30 s matches "
         "upstream's lag allowance."
+    ),
+)
+
+DNS_PROPAGATION: Final = Deadline(
+    "dns-propagation",
+    30,
+    (
+        "A new Service to its DNS name resolving to its ClusterIP from every node. CoreDNS's "
+        "kubernetes plugin follows Services by a watch, within a second; an answer cached "
+        "before (upstream's Corefile caches for up to 30 s, a negative one for the SOA minimum, "
+        "5 s) can hold it back that long."
     ),
 )
 
@@ -238,6 +250,7 @@ _DEADLINES: Final[dict[str, Deadline]] = {
         ROLLOUT_COMPLETE,
         ENDPOINTS_PROPAGATION,
         DATAPLANE_PROPAGATION,
+        DNS_PROPAGATION,
         OLD_IP_RELEASE,
         READINESS_CHANGE,
         NAMESPACE_DELETION,

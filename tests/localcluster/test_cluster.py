@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_podnet.localcluster import cluster, footprint, network
-from pytest_podnet.localcluster.topology import POD_CIDR
+from pytest_podnet.localcluster.topology import DNS_SERVICE_IP, POD_CIDR
 from pytest_podnet.localcluster.versions import AGNHOST_IMAGE, KUBERNETES_VERSION
 
 from .conftest import Kubectl
@@ -143,6 +143,35 @@ def test_cluster_ip_answers_from_a_pod_on_every_node(
         ).split()
         assert answers, f"no answer from {cluster_ip} in {pod['metadata']['name']}"
         assert set(answers) <= backends, f"unexpected answers {answers}"
+
+
+def test_kubectl_run_resolves_the_api_servers_name_through_the_cluster_dns(
+    kubectl: Kubectl,
+) -> None:
+    """A Pod that ``kubectl run`` makes (dnsPolicy ClusterFirst) asks the kube-dns ClusterIP and
+    gets the ``kubernetes`` Service's ClusterIP for its name; a name outside the cluster gets no
+    address, because CoreDNS here forwards nowhere."""
+    api_ip = kubectl.json("get", "service", "kubernetes", "-n", "default")["spec"]["clusterIP"]
+    output = kubectl(
+        "run",
+        f"dns-{uuid.uuid4().hex[:6]}",
+        f"--image={AGNHOST_IMAGE}",
+        "--restart=Never",
+        "--rm",
+        "-i",
+        "--quiet",
+        "--pod-running-timeout=2m",
+        "--command",
+        "--",
+        "sh",
+        "-c",
+        "nslookup kubernetes.default.svc.cluster.local; echo @@; "
+        "nslookup example.com || echo no-answer",
+    )
+    inside, outside = output.split("@@")
+    assert f"Server:\t\t{DNS_SERVICE_IP}" in inside, inside
+    assert f"Name:\tkubernetes.default.svc.cluster.local\nAddress: {api_ip}" in inside, inside
+    assert "no-answer" in outside, f"a name outside the cluster resolved: {outside}"
 
 
 def test_nothing_left_the_machine(local_cluster: object) -> None:

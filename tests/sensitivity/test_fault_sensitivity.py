@@ -80,6 +80,7 @@ G3_DATAPLANE = {
     "test_cluster_ip_never_sends_traffic_to_an_unready_pod",
     "test_terminating_pod_gets_no_new_connections_while_a_ready_pod_exists",
     "test_udp_flow_to_a_cluster_ip_moves_to_the_replacement_backend",
+    "test_service_name_resolves_to_its_cluster_ip_across_replacement",
 }
 G3_SLICES = {
     "test_endpoint_slices_list_exactly_the_ready_pods",
@@ -158,6 +159,12 @@ EXPECTATIONS = [
         # Only a flow that keeps its source port is pinned: every other check's UDP probe is a
         # new flow from a fresh port, which the pin rules never match.
         frozenset({"test_udp_flow_to_a_cluster_ip_moves_to_the_replacement_backend"}),
+    ),
+    Expectation(
+        "stale-dns",
+        "G3",
+        # Only the Service-name check calls a Service by its name.
+        frozenset({"test_service_name_resolves_to_its_cluster_ip_across_replacement"}),
     ),
     Expectation(
         "stale-endpoints",

@@ -1,8 +1,8 @@
-"""Reading a UDP flow's calls, and the fault daemon's reading of conntrack events, offline."""
+"""UDP flow calls, calls by DNS name and the fault daemon's conntrack events, read offline."""
 
 from __future__ import annotations
 
-from pytest_podnet import flows, probes
+from pytest_podnet import flows, names, probes
 from pytest_podnet.flows import FlowCall
 from pytest_podnet.localcluster import udp_pin
 
@@ -73,3 +73,27 @@ def test_udp_pin_reads_a_destroy_event_of_a_dnat_entry() -> None:
         "10.244.0.5", "10.96.0.10", "30081", "81", "10.244.1.7", "8081"
     )
     assert udp_pin.parse("[DESTROY] tcp 6 src=1.2.3.4 dst=5.6.7.8 sport=1 dport=2") is None
+
+
+def test_cluster_domain_is_read_from_the_kubelets_search_line() -> None:
+    resolv = (
+        "search team-a.svc.corp.example svc.corp.example corp.example\n"
+        "nameserver 10.96.0.10\noptions ndots:5\n"
+    )
+
+    assert names.cluster_domain(resolv, "team-a") == "corp.example"
+    assert names.cluster_domain("nameserver 127.0.0.1\n", "team-a") is None
+    assert names.cluster_domain("search other.svc.cluster.local\n", "team-a") is None
+
+
+def test_by_name_lines_give_the_address_connected_to_or_none() -> None:
+    stdout = (
+        "@@name echo.ns.svc.cluster.local 0 10.96.4.2 echo-7d-abc\n"
+        "@@name echo 6 - curl: (6) Could not resolve host: echo\n"
+        "stray output\n"
+    )
+
+    assert names.parse(stdout) == {
+        "echo.ns.svc.cluster.local": (0, "10.96.4.2", "echo-7d-abc"),
+        "echo": (6, None, "curl: (6) Could not resolve host: echo"),
+    }

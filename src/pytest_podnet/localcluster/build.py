@@ -21,6 +21,7 @@ from pathlib import Path
 from pytest_podnet.localcluster import paths
 from pytest_podnet.localcluster.versions import (
     COMPONENT_PACKAGES,
+    COREDNS_VERSION,
     KUBERNETES_BUILD_DATE,
     KUBERNETES_VERSION,
 )
@@ -133,13 +134,71 @@ def build(*, force: bool = False, progress: bool = True) -> Path:
     return target
 
 
+def coredns_gomod_dir() -> Path:
+    """The Go module of the embedded cluster's CoreDNS: upstream's server and the plugins its
+    Corefile names (package data, like ``gomod/``)."""
+    return Path(str(resources.files("pytest_podnet.localcluster") / "gomod_coredns"))
+
+
+def coredns_binary() -> Path:
+    return paths.coredns_dir() / "coredns"
+
+
+def _coredns_inputs_digest() -> str:
+    digest = hashlib.sha256()
+    for name in ("go.mod", "go.sum", "main.go"):
+        digest.update((coredns_gomod_dir() / name).read_bytes())
+    return digest.hexdigest()
+
+
+def build_coredns(*, force: bool = False, progress: bool = True) -> Path:
+    """Build CoreDNS (static) into its cache directory once; return the binary."""
+    binary = coredns_binary()
+    stamp = binary.with_name(STAMP)
+    if (
+        not force
+        and binary.exists()
+        and stamp.exists()
+        and json.loads(stamp.read_text()).get("inputs") == _coredns_inputs_digest()
+    ):
+        return binary
+    if shutil.which("go") is None:
+        raise BuildError("the Go toolchain is not on PATH; install Go 1.26 or newer")
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    partial = binary.with_name("coredns.partial")
+    command = ["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(partial), "."]
+    if progress:
+        print(
+            f"podnet: building CoreDNS {COREDNS_VERSION}; a cold build takes ~1 minute",
+            file=sys.stderr,
+            flush=True,
+        )
+    started = time.monotonic()
+    env = {**os.environ, "CGO_ENABLED": "0"}
+    output = _run_with_heartbeat(command, env, progress=progress, cwd=coredns_gomod_dir())
+    if output.returncode != 0:
+        tail = "\n".join(output.stdout.splitlines()[-40:])
+        raise BuildError(f"`go build` failed in {coredns_gomod_dir()}:\n{tail}")
+    partial.rename(binary)
+    stamp.write_text(
+        json.dumps(
+            {
+                "version": COREDNS_VERSION,
+                "inputs": _coredns_inputs_digest(),
+                "seconds": round(time.monotonic() - started, 1),
+            }
+        )
+    )
+    return binary
+
+
 def _run_with_heartbeat(
-    command: list[str], env: dict[str, str], *, progress: bool
+    command: list[str], env: dict[str, str], *, progress: bool, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the build, printing a line a minute so a long cold build visibly makes progress."""
     process = subprocess.Popen(
         command,
-        cwd=gomod_dir(),
+        cwd=cwd or gomod_dir(),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "build":
             build.build(force=args.force)
             images.build_images(force=args.force)
+            images.build_coredns_image(build.build_coredns(force=args.force), force=args.force)
             return 0
         if args.command == "up":
             kubeconfig = cluster.up(args.nodes, args.proxy_mode)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
 
-from pytest_podnet.localcluster import build, controlplane, images, network, node, paths, procs
+from pytest_podnet.localcluster import build, controlplane, dns, images, network, node, paths, procs
 from pytest_podnet.localcluster.topology import GUARDED_RANGES, PROXY_MODES, Node, Topology
 from pytest_podnet.localcluster.versions import AGNHOST_IMAGE
 
@@ -125,7 +125,10 @@ def _up(topology: Topology) -> Path:
     topology_file().write_text(json.dumps({"nodes": node_count, "proxy_mode": topology.proxy_mode}))
     network.save_host_state()
     bins = build.build()
-    archives = images.build_images()
+    archives = [
+        *images.build_images(),
+        images.build_coredns_image(build.build_coredns()),
+    ]
     network.ensure_bridge()
     controlplane.ensure_credentials(topology)
     controlplane.start_etcd()
@@ -151,6 +154,7 @@ def _up(topology: Topology) -> Path:
     wait_nodes_ready(topology)
     wait_nodes_untainted(topology)
     smoke_pods(topology)
+    deploy_dns()
     log(
         f"cluster up in {time.monotonic() - started:.1f}s ({node_count} nodes,"
         f" {topology.dataplane}, binaries {bins})"
@@ -285,6 +289,27 @@ def wait_nodes_untainted(topology: Topology) -> None:
                 f"node {n.name} still carries a lifecycle taint after {NODE_UNTAINTED:.0f}s "
                 f"[NODE_UNTAINTED]; see {procs.log_dir() / 'kube-controller-manager.log'}"
             )
+
+
+def deploy_dns() -> None:
+    """The cluster DNS (``dns``): applied, then waited for until CoreDNS is Ready."""
+    result = subprocess.run(
+        controlplane.kubectl("apply", "-f", "-"),
+        input=json.dumps(dns.manifests()),
+        text=True,
+        capture_output=True,
+    )
+    if result.returncode != 0:
+        raise ClusterError(f"applying the cluster DNS failed: {result.stderr.strip()}")
+    kubectl(
+        "rollout",
+        "status",
+        "-n",
+        dns.NAMESPACE,
+        f"deployment/{dns.NAME}",
+        f"--timeout={dns.COREDNS_READY:.0f}s",
+        timeout=dns.COREDNS_READY + 10,
+    )
 
 
 def smoke_pods(topology: Topology) -> None:

@@ -17,13 +17,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_podnet.localcluster import cluster, controlplane, node, paths, procs
+from pytest_podnet.localcluster import cluster, controlplane, dns, node, paths, procs
 from pytest_podnet.localcluster.network import node_root
-from pytest_podnet.localcluster.topology import POD_CIDR, PROXY_MODES, SERVICE_CIDR, Node
+from pytest_podnet.localcluster.topology import (
+    API_PORT,
+    POD_CIDR,
+    PROXY_MODES,
+    SERVICE_CIDR,
+    Node,
+)
 
 FAULT_CHAIN = "PODNET-FAULT-SNAT"
 #: The nat chain where the stale-udp-conntrack daemon pins UDP flows to their old backends.
 PIN_CHAIN = "PODNET-FAULT-UDP-PIN"
+#: The filter chain that cuts the cluster DNS off from the API server (stale-dns).
+DNS_CHAIN = "PODNET-FAULT-DNS"
 
 
 class FaultError(RuntimeError):
@@ -185,6 +193,73 @@ def _remove_stale_udp_conntrack(nodes: list[Node]) -> None:
         procs.run([*iptables, "-X", PIN_CHAIN], netns=n.netns, check=False)
         # A pinned flow's entry still points at its old backend: let every UDP flow choose again.
         procs.run(["conntrack", "-D", "-p", "udp"], netns=n.netns, check=False)
+
+
+# --- stale-dns ---------------------------------------------------------------------------------
+
+
+def _coredns_pods() -> list[tuple[str, str]]:
+    """``(node name, Pod IP)`` of every running CoreDNS Pod of the cluster DNS."""
+    listed = cluster.kubectl(
+        "get",
+        "pods",
+        "-n",
+        dns.NAMESPACE,
+        "-l",
+        "k8s-app=kube-dns",
+        "--field-selector=status.phase=Running",
+        "-o",
+        "jsonpath={range .items[*]}{.spec.nodeName} {.status.podIP}{'\\n'}{end}",
+    )
+    return [
+        (fields[0], fields[1]) for line in listed.splitlines() if len(fields := line.split()) == 2
+    ]
+
+
+def _add_stale_dns(nodes: list[Node]) -> None:
+    names = {n.name for n in nodes}
+    cut = [(name, ip) for name, ip in _coredns_pods() if name in names]
+    if not cut:
+        raise FaultError(f"no running CoreDNS Pod on {', '.join(sorted(names))}")
+    by_name = {n.name: n for n in nodes}
+    for name, ip in cut:
+        netns = by_name[name].netns
+        iptables = ["iptables", "-w", "-t", "filter"]
+        procs.run([*iptables, "-N", DNS_CHAIN], netns=netns, check=False)
+        procs.run([*iptables, "-F", DNS_CHAIN], netns=netns)
+        # Every packet of its API connections, the established watch included: CoreDNS keeps
+        # answering from what it last saw, and never hears of a Service created since.
+        port = str(API_PORT)
+        procs.run(
+            [*iptables, "-A", DNS_CHAIN, "-s", ip, "-p", "tcp", "--dport", port, "-j", "DROP"],
+            netns=netns,
+        )
+        procs.run(
+            [*iptables, "-A", DNS_CHAIN, "-d", ip, "-p", "tcp", "--sport", port, "-j", "DROP"],
+            netns=netns,
+        )
+        procs.run([*iptables, "-D", "FORWARD", "-j", DNS_CHAIN], netns=netns, check=False)
+        procs.run([*iptables, "-I", "FORWARD", "1", "-j", DNS_CHAIN], netns=netns)
+
+
+def _remove_stale_dns(nodes: list[Node]) -> None:
+    for n in nodes:
+        iptables = ["iptables", "-w", "-t", "filter"]
+        procs.run([*iptables, "-D", "FORWARD", "-j", DNS_CHAIN], netns=n.netns, check=False)
+        procs.run([*iptables, "-F", DNS_CHAIN], netns=n.netns, check=False)
+        procs.run([*iptables, "-X", DNS_CHAIN], netns=n.netns, check=False)
+    # Its informers may be backing off after the cut: a new CoreDNS lists everything afresh.
+    deployment = f"deployment/{dns.NAME}"
+    cluster.kubectl("rollout", "restart", "-n", dns.NAMESPACE, deployment)
+    cluster.kubectl(
+        "rollout",
+        "status",
+        "-n",
+        dns.NAMESPACE,
+        deployment,
+        f"--timeout={dns.COREDNS_READY:.0f}s",
+        timeout=dns.COREDNS_READY + 10,
+    )
 
 
 # --- ip-reuse ----------------------------------------------------------------------------------
@@ -358,6 +433,17 @@ FAULTS: dict[str, Fault] = {
             "stop the daemon, delete the pin rules, delete the node's UDP conntrack entries",
             _add_stale_udp_conntrack,
             _remove_stale_udp_conntrack,
+            default_nodes="all",
+        ),
+        Fault(
+            "stale-dns",
+            "G3: the cluster DNS answers from a stale view: a Service created since has no name",
+            "an iptables DROP, first in the filter FORWARD of the node that runs CoreDNS, for"
+            " every packet between the CoreDNS Pod and the API server: it keeps answering from"
+            " what it last saw",
+            "delete the rules, restart CoreDNS (it lists every Service afresh)",
+            _add_stale_dns,
+            _remove_stale_dns,
             default_nodes="all",
         ),
         Fault(

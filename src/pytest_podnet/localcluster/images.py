@@ -38,6 +38,7 @@ from typing import Any, Literal
 from pytest_podnet.localcluster import paths
 from pytest_podnet.localcluster.versions import (
     AGNHOST_IMAGE,
+    COREDNS_IMAGE,
     KUBERNETES_BUILD_DATE,
     KUBERNETES_VERSION,
     PAUSE_IMAGE,
@@ -159,6 +160,13 @@ def build_images(
         ]
 
 
+def build_coredns_image(coredns_binary: Path, force: bool = False) -> ImageArchive:
+    """Build (or reuse) the CoreDNS archive next to its binary (``paths.coredns_dir``)."""
+    out = coredns_binary.parent
+    with _locked(out / ".lock"):
+        return _build_cached(_coredns_recipe(coredns_binary), out, force)
+
+
 def import_images(
     containerd_socket: Path | str,
     archives: Iterable[ImageArchive],
@@ -277,6 +285,24 @@ def _agnhost_recipe(agnhost: Path) -> _Recipe:
         "layer": _json_digest([_describe(e) for e in sorted(plan, key=lambda e: e.path)]),
     }
     return _Recipe("agnhost", AGNHOST_IMAGE, inputs, config, lambda _scratch: plan)
+
+
+def _coredns_recipe(coredns: Path) -> _Recipe:
+    """Upstream's image is the static ``/coredns`` on distroless, run as nonroot (65532); so is
+    this one, without the distroless files the server never reads."""
+    if not coredns.is_file():
+        raise ImageBuildError(
+            f"coredns binary not found at {coredns}: run the CoreDNS build "
+            "(localcluster.build.build_coredns) first"
+        )
+    plan = [_Entry("coredns", "file", 0o755, source=coredns)]
+    config = _config(entrypoint=["/coredns"], cmd=None, user="65532:65532")
+    inputs = {
+        "recipe": _recipe_digest(),
+        "config": _json_digest(config),
+        "layer": _json_digest([_describe(e) for e in plan]),
+    }
+    return _Recipe("coredns", COREDNS_IMAGE, inputs, config, lambda _scratch: plan)
 
 
 def _agnhost_plan(agnhost: Path) -> list[_Entry]:

@@ -15,7 +15,7 @@ import yaml
 
 from pytest_podnet.localcluster import paths, procs
 from pytest_podnet.localcluster.network import ensure_node_mountns, node_root
-from pytest_podnet.localcluster.topology import POD_CIDR, Node
+from pytest_podnet.localcluster.topology import CLUSTER_DOMAIN, DNS_SERVICE_IP, POD_CIDR, Node
 from pytest_podnet.localcluster.versions import PAUSE_IMAGE
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -155,7 +155,8 @@ def write_cni_config(node: Node, pod_cidr: str) -> Path:
 def write_kubelet_config(node: Node) -> Path:
     root = node_root(node)
     resolv = root / "resolv.conf"
-    # Pods must never reach the machine's own resolver; the cluster has no DNS service.
+    # Pods must never reach the machine's own resolver: Pods of dnsPolicy ClusterFirst ask the
+    # cluster DNS (clusterDNS below), the others (CoreDNS itself) get this loopback-only file.
     resolv.write_text("nameserver 127.0.0.1\noptions ndots:1\n")
     pki_dir = paths.state_dir() / "pki"
     config = {
@@ -176,6 +177,8 @@ def write_kubelet_config(node: Node) -> Path:
         # Without CAP_SYS_RESOURCE the kubelet cannot lower its own score.
         "oomScoreAdj": 0,
         "resolvConf": str(resolv),
+        "clusterDNS": [DNS_SERVICE_IP],
+        "clusterDomain": CLUSTER_DOMAIN,
         "containerRuntimeEndpoint": f"unix://{socket(node)}",
         # Images cannot be pulled again here: never garbage-collect them, never evict for disk.
         "imageGCHighThresholdPercent": 100,

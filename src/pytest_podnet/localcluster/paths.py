@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pytest_podnet.localcluster.versions import KUBERNETES_VERSION
+from pytest_podnet.localcluster.versions import COREDNS_VERSION, KUBERNETES_VERSION
 
 
 def cache_root() -> Path:
@@ -17,6 +17,11 @@ def cache_root() -> Path:
 def bin_dir() -> Path:
     """Built upstream binaries for the pinned release."""
     return cache_root() / KUBERNETES_VERSION / "bin"
+
+
+def coredns_dir() -> Path:
+    """The CoreDNS build (binary, stamp, image archive) for the pinned CoreDNS release."""
+    return cache_root() / f"coredns-{COREDNS_VERSION}"
 
 
 def images_dir() -> Path:

@@ -14,6 +14,9 @@ API_PORT = 6443
 ETCD_CLIENT_PORT = 12379
 ETCD_PEER_PORT = 12380
 CONTEXT = "podnet-local"
+#: The cluster DNS: the ``kube-dns`` Service's ClusterIP (the kubelets' ``clusterDNS``) and domain.
+DNS_SERVICE_IP = "10.96.0.10"
+CLUSTER_DOMAIN = "cluster.local"
 #: Ranges that must never leave the machine: the host gets `unreachable` routes for these.
 GUARDED_RANGES = (POD_CIDR, SERVICE_CIDR)
 #: kube-proxy backends the cluster can run; the first is the default.

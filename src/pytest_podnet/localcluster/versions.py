@@ -15,6 +15,12 @@ KUBERNETES_BUILD_DATE = "2026-07-22T18:07:38Z"
 #: stamp: which Go built the cached binaries must not force a cold rebuild (~7 min on 2 cores).
 GO_TOOLCHAIN = "go1.26.8"
 
+#: CoreDNS, the embedded cluster's DNS: built from the Go module github.com/coredns/coredns at this
+#: release (the newest on the module proxy; it needs Go 1.26, which the build uses anyway), with
+#: only the plugins its Corefile names (gomod_coredns/main.go), into an image of that upstream name.
+COREDNS_VERSION = "v1.15.0"
+COREDNS_IMAGE = f"registry.k8s.io/coredns/coredns:{COREDNS_VERSION}"
+
 #: Tags named by test/utils/image/manifest.go of the pinned release.
 AGNHOST_IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.63.0"
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10.2"
