@@ -2,6 +2,7 @@
 # Installs what pytest-podnet needs on a fresh Debian 12 machine, into this checkout only:
 #   scripts/install.sh                 as root: apt packages, the project venv, Go, the cluster build
 #   scripts/install.sh --dev           the same plus the dev tools (ruff, mypy: the "dev" extra)
+#                                      and Debian's chromium, for the HTML report tests
 #   scripts/install.sh --python-only   no root: only the project venv with the package
 #   scripts/install.sh --report        also what `podnet report` needs: the "report" extra
 #                                      (matplotlib, jsonschema) and the pinned Allure 3 from npm
@@ -51,6 +52,8 @@ if [ "$python_only" = 0 ]; then
   # python3-venv: Debian's python3 makes no venv without it.
   apt_install containerd runc containernetworking-plugins etcd-server iptables nftables conntrack iproute2 \
     util-linux netcat-openbsd busybox-static curl bash gcc libc6-dev python3 python3-venv
+  # The project's own tests look at the HTML report in a real browser (tests/browser.py).
+  if [ "$dev" = 1 ]; then apt_install chromium; fi
 fi
 
 # --- the project venv ---------------------------------------------------------------------------

@@ -152,15 +152,12 @@ def test_kubectl_run_resolves_the_api_servers_name_through_the_cluster_dns(
     gets the ``kubernetes`` Service's ClusterIP for its name; a name outside the cluster gets no
     address, because CoreDNS here forwards nowhere."""
     api_ip = kubectl.json("get", "service", "kubernetes", "-n", "default")["spec"]["clusterIP"]
-    output = kubectl(
+    pod = f"dns-{uuid.uuid4().hex[:6]}"
+    kubectl(
         "run",
-        f"dns-{uuid.uuid4().hex[:6]}",
+        pod,
         f"--image={AGNHOST_IMAGE}",
         "--restart=Never",
-        "--rm",
-        "-i",
-        "--quiet",
-        "--pod-running-timeout=2m",
         "--command",
         "--",
         "sh",
@@ -168,10 +165,21 @@ def test_kubectl_run_resolves_the_api_servers_name_through_the_cluster_dns(
         "nslookup kubernetes.default.svc.cluster.local; echo @@; "
         "nslookup example.com || echo no-answer",
     )
-    inside, outside = output.split("@@")
-    assert f"Server:\t\t{DNS_SERVICE_IP}" in inside, inside
-    assert f"Name:\tkubernetes.default.svc.cluster.local\nAddress: {api_ip}" in inside, inside
-    assert "no-answer" in outside, f"a name outside the cluster resolved: {outside}"
+    try:
+        # Not `run -i`: a container that is done before kubectl attaches leaves it nothing to read.
+        kubectl(
+            "wait",
+            "--for=jsonpath={.status.phase}=Succeeded",
+            f"pod/{pod}",
+            f"--timeout={PODS_READY}",
+        )
+        output = kubectl("logs", pod)
+    finally:
+        kubectl("delete", "pod", pod, "--wait=false", "--ignore-not-found")
+    inside, _, outside = output.partition("@@")
+    assert f"Server:\t\t{DNS_SERVICE_IP}" in inside, output
+    assert f"Name:\tkubernetes.default.svc.cluster.local\nAddress: {api_ip}" in inside, output
+    assert "no-answer" in outside, f"a name outside the cluster resolved: {output}"
 
 
 def test_nothing_left_the_machine(local_cluster: object) -> None:

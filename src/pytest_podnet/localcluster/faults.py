@@ -32,6 +32,10 @@ FAULT_CHAIN = "PODNET-FAULT-SNAT"
 PIN_CHAIN = "PODNET-FAULT-UDP-PIN"
 #: The filter chain that cuts the cluster DNS off from the API server (stale-dns).
 DNS_CHAIN = "PODNET-FAULT-DNS"
+#: The nat chain where the serve-terminating daemon sends new connections to terminating Pods.
+TERMINATING_CHAIN = "PODNET-FAULT-TERMINATING"
+#: The daemon of serve-terminating: one for the cluster, on the host, programming every node.
+TERMINATING_DAEMON = f"cluster{node.FAULT_DAEMON_INFIX}serve-terminating"
 
 
 class FaultError(RuntimeError):
@@ -193,6 +197,49 @@ def _remove_stale_udp_conntrack(nodes: list[Node]) -> None:
         procs.run([*iptables, "-X", PIN_CHAIN], netns=n.netns, check=False)
         # A pinned flow's entry still points at its old backend: let every UDP flow choose again.
         procs.run(["conntrack", "-D", "-p", "udp"], netns=n.netns, check=False)
+
+
+# --- serve-terminating -------------------------------------------------------------------------
+
+
+def _add_serve_terminating(nodes: list[Node]) -> None:
+    if _proxy_mode() != "iptables":
+        raise FaultError(
+            "serve-terminating diverts connections with iptables DNAT rules ahead of"
+            f" kube-proxy's; in {_proxy_mode()} mode kube-proxy's own nat chain runs at the same"
+            " priority and may translate first, so the fault does not apply there"
+        )
+    for n in nodes:
+        iptables = ["iptables", "-w", "-t", "nat"]
+        procs.run([*iptables, "-N", TERMINATING_CHAIN], netns=n.netns, check=False)
+        procs.run([*iptables, "-F", TERMINATING_CHAIN], netns=n.netns)
+        procs.run(
+            [*iptables, "-D", "PREROUTING", "-j", TERMINATING_CHAIN], netns=n.netns, check=False
+        )
+        procs.run([*iptables, "-I", "PREROUTING", "1", "-j", TERMINATING_CHAIN], netns=n.netns)
+    procs.start(
+        TERMINATING_DAEMON,
+        [
+            sys.executable,
+            "-m",
+            "pytest_podnet.localcluster.serve_terminating",
+            str(paths.bin_dir() / "kubectl"),
+            str(paths.admin_kubeconfig()),
+            TERMINATING_CHAIN,
+            *(n.netns for n in nodes),
+        ],
+    )
+
+
+def _remove_serve_terminating(nodes: list[Node]) -> None:
+    procs.stop(TERMINATING_DAEMON)
+    for n in nodes:
+        iptables = ["iptables", "-w", "-t", "nat"]
+        procs.run(
+            [*iptables, "-D", "PREROUTING", "-j", TERMINATING_CHAIN], netns=n.netns, check=False
+        )
+        procs.run([*iptables, "-F", TERMINATING_CHAIN], netns=n.netns, check=False)
+        procs.run([*iptables, "-X", TERMINATING_CHAIN], netns=n.netns, check=False)
 
 
 # --- stale-dns ---------------------------------------------------------------------------------
@@ -433,6 +480,18 @@ FAULTS: dict[str, Fault] = {
             "stop the daemon, delete the pin rules, delete the node's UDP conntrack entries",
             _add_stale_udp_conntrack,
             _remove_stale_udp_conntrack,
+            default_nodes="all",
+        ),
+        Fault(
+            "serve-terminating",
+            "G3: new connections to a ClusterIP reach terminating Pods while Ready ones exist",
+            "a daemon follows every EndpointSlice; while a Service has Ready and"
+            " serving-terminating endpoints, an iptables DNAT rule ahead of kube-proxy's sends"
+            " half of the new connections to its ClusterIP to the terminating ones; iptables"
+            " proxy mode only",
+            "stop the daemon, delete the rules",
+            _add_serve_terminating,
+            _remove_serve_terminating,
             default_nodes="all",
         ),
         Fault(

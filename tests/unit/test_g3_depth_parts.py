@@ -1,10 +1,10 @@
-"""UDP flow calls, calls by DNS name and the fault daemon's conntrack events, read offline."""
+"""Offline parts of the G3 depth checks (UDP flows, calls by name) and of their faults."""
 
 from __future__ import annotations
 
 from pytest_podnet import flows, names, probes
 from pytest_podnet.flows import FlowCall
-from pytest_podnet.localcluster import udp_pin
+from pytest_podnet.localcluster import serve_terminating, udp_pin
 
 
 def call(seq: int, by: str | None, at: float | None = None) -> FlowCall:
@@ -97,3 +97,36 @@ def test_by_name_lines_give_the_address_connected_to_or_none() -> None:
         "echo.ns.svc.cluster.local": (0, "10.96.4.2", "echo-7d-abc"),
         "echo": (6, None, "curl: (6) Could not resolve host: echo"),
     }
+
+
+def test_serve_terminating_diverts_only_while_a_ready_endpoint_exists() -> None:
+    service = {
+        "spec": {
+            "clusterIP": "10.96.7.7",
+            "ports": [
+                {"name": "http", "port": 80, "protocol": "TCP"},
+                {"name": "udp", "port": 81, "protocol": "UDP"},
+            ],
+        }
+    }
+    ready = {"addresses": ["10.244.0.5"], "conditions": {"ready": True, "serving": True}}
+    draining = {
+        "addresses": ["10.244.0.6"],
+        "conditions": {"ready": False, "serving": True, "terminating": True},
+    }
+    ports = [{"name": "http", "port": 8080}, {"name": "udp", "port": 8081}]
+
+    found = serve_terminating.diversions({"endpoints": [ready, draining], "ports": ports}, service)
+
+    assert found == [
+        serve_terminating.Diversion("10.96.7.7", 80, "tcp", "10.244.0.6", 8080),
+        serve_terminating.Diversion("10.96.7.7", 81, "udp", "10.244.0.6", 8081),
+    ]
+    assert serve_terminating.diversions({"endpoints": [draining], "ports": ports}, service) == []
+    assert serve_terminating.rules("CHAIN", found[:1]).splitlines() == [
+        "*nat",
+        ":CHAIN - [0:0]",
+        "-A CHAIN -d 10.96.7.7/32 -p tcp -m tcp --dport 80 -m statistic --mode random"
+        " --probability 0.5 -j DNAT --to-destination 10.244.0.6:8080",
+        "COMMIT",
+    ]
