@@ -805,7 +805,7 @@ class Podnet:
         one of the Pods ``answered_by``, all within ``deadline``; return the seconds each node's
         flow took. The first that does not raises ``waits.WaitTimeout`` naming the flow, what
         was expected and its calls since the wait began."""
-        names = frozenset(answered_by)
+        expected = frozenset(answered_by)
         seconds = self.deadline(deadline)
         start = time.monotonic()
         # Calls made before the wait began do not count, on any node.
@@ -824,7 +824,7 @@ class Podnet:
                 )
                 calls += new
                 elapsed = time.monotonic() - start
-                if flows.first_run_answered_by(calls, names, in_a_row) is not None:
+                if flows.first_run_answered_by(calls, expected, in_a_row) is not None:
                     took[node] = elapsed
                     break
                 if elapsed >= seconds or ended:
@@ -833,7 +833,7 @@ class Podnet:
                         seconds,
                         f"{flow} to be answered"
                         + (f" {in_a_row} times in a row" if in_a_row > 1 else "")
-                        + f" by {' or '.join(sorted(names))}"
+                        + f" by {' or '.join(sorted(expected))}"
                         + (f" ({context})" if context else ""),
                         f"its calls since the wait began ({'it stopped' if ended else 'running'}"
                         f"; every {flows.INTERVAL:g}s):\n{flows.summary(calls)}",

@@ -29,7 +29,7 @@ CALL_TIMEOUT: Final = 1
 #: The flow's fixed source port: below Linux's ephemeral range (32768-60999), so no probe batch
 #: in the same Pod is handed it by the kernel.
 SOURCE_PORT: Final = 30081
-#: The script a flow runs (package data, linted by shellcheck); its header documents its output.
+#: The script a flow runs (package data); its header documents its arguments and output.
 SCRIPT_RESOURCE: Final = "scripts/flow.sh"
 _MARK: Final = "@@flow"
 _END: Final = "@@flow-end"

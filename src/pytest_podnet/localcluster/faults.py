@@ -13,7 +13,7 @@ import shutil
 import signal
 import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,12 +28,6 @@ from pytest_podnet.localcluster.topology import (
 )
 
 FAULT_CHAIN = "PODNET-FAULT-SNAT"
-#: The nat chain where the stale-udp-conntrack daemon pins UDP flows to their old backends.
-PIN_CHAIN = "PODNET-FAULT-UDP-PIN"
-#: The filter chain that cuts the cluster DNS off from the API server (stale-dns).
-DNS_CHAIN = "PODNET-FAULT-DNS"
-#: The nat chain where the serve-terminating daemon sends new connections to terminating Pods.
-TERMINATING_CHAIN = "PODNET-FAULT-TERMINATING"
 #: The daemon of serve-terminating: one for the cluster, on the host, programming every node.
 TERMINATING_DAEMON = f"cluster{node.FAULT_DAEMON_INFIX}serve-terminating"
 
@@ -67,31 +61,66 @@ def pod_cidr(n: Node) -> str:
     return cluster.kubectl("get", f"node/{n.name}", "-o", "jsonpath={.spec.podCIDR}").strip()
 
 
+@dataclass(frozen=True)
+class _Chain:
+    """A fault's own iptables chain, jumped to first from ``hook`` of ``table`` on a node."""
+
+    table: str
+    hook: str
+    name: str
+
+    def install(self, n: Node, rules: Sequence[Sequence[str]] = ()) -> None:
+        """Create (or empty) the chain, append ``rules``, and jump to it first from the hook."""
+        iptables = ["iptables", "-w", "-t", self.table]
+        procs.run([*iptables, "-N", self.name], netns=n.netns, check=False)
+        procs.run([*iptables, "-F", self.name], netns=n.netns)
+        for rule in rules:
+            procs.run([*iptables, "-A", self.name, *rule], netns=n.netns)
+        procs.run([*iptables, "-D", self.hook, "-j", self.name], netns=n.netns, check=False)
+        procs.run([*iptables, "-I", self.hook, "1", "-j", self.name], netns=n.netns)
+
+    def remove(self, n: Node) -> None:
+        """Delete the jump and the chain (no-op for what is not there)."""
+        iptables = ["iptables", "-w", "-t", self.table]
+        procs.run([*iptables, "-D", self.hook, "-j", self.name], netns=n.netns, check=False)
+        procs.run([*iptables, "-F", self.name], netns=n.netns, check=False)
+        procs.run([*iptables, "-X", self.name], netns=n.netns, check=False)
+
+
+#: Where snat-pod-traffic masquerades the node's Pod-to-Pod traffic.
+SNAT_CHAIN = _Chain("nat", "POSTROUTING", FAULT_CHAIN)
+#: Where the stale-udp-conntrack daemon pins UDP flows to their old backends.
+PIN_CHAIN = _Chain("nat", "PREROUTING", "PODNET-FAULT-UDP-PIN")
+#: Where the serve-terminating daemon sends new connections to terminating Pods.
+TERMINATING_CHAIN = _Chain("nat", "PREROUTING", "PODNET-FAULT-TERMINATING")
+#: What cuts the cluster DNS off from the API server (stale-dns).
+DNS_CHAIN = _Chain("filter", "FORWARD", "PODNET-FAULT-DNS")
+
+
+def _iptables_mode_only(fault: str, how: str) -> None:
+    """Refuse a fault whose DNAT rules must run ahead of kube-proxy's, outside iptables mode."""
+    if _proxy_mode() != "iptables":
+        raise FaultError(
+            f"{fault} {how} with iptables DNAT rules ahead of kube-proxy's; in {_proxy_mode()}"
+            " mode kube-proxy's own nat chain runs at the same priority and may translate"
+            " first, so the fault does not apply there"
+        )
+
+
 # --- snat-pod-traffic --------------------------------------------------------------------------
 
 
 def _add_snat(nodes: list[Node]) -> None:
     for n in nodes:
-        iptables = ["iptables", "-w", "-t", "nat"]
-        procs.run([*iptables, "-N", FAULT_CHAIN], netns=n.netns, check=False)
-        procs.run([*iptables, "-F", FAULT_CHAIN], netns=n.netns)
         # Every Pod-to-Pod packet from this node's Pods, bridged (same node) or routed (other
         # nodes), leaves with the node's address instead of the Pod's.
-        procs.run(
-            [*iptables, "-A", FAULT_CHAIN, "-s", pod_cidr(n), "-d", POD_CIDR, "-j", "MASQUERADE"],
-            netns=n.netns,
-        )
-        procs.run([*iptables, "-D", "POSTROUTING", "-j", FAULT_CHAIN], netns=n.netns, check=False)
-        procs.run([*iptables, "-I", "POSTROUTING", "1", "-j", FAULT_CHAIN], netns=n.netns)
+        SNAT_CHAIN.install(n, [["-s", pod_cidr(n), "-d", POD_CIDR, "-j", "MASQUERADE"]])
         procs.run(["conntrack", "-F"], netns=n.netns, check=False)
 
 
 def _remove_snat(nodes: list[Node]) -> None:
     for n in nodes:
-        iptables = ["iptables", "-w", "-t", "nat"]
-        procs.run([*iptables, "-D", "POSTROUTING", "-j", FAULT_CHAIN], netns=n.netns, check=False)
-        procs.run([*iptables, "-F", FAULT_CHAIN], netns=n.netns, check=False)
-        procs.run([*iptables, "-X", FAULT_CHAIN], netns=n.netns, check=False)
+        SNAT_CHAIN.remove(n)
         procs.run(["conntrack", "-F"], netns=n.netns, check=False)
 
 
@@ -169,21 +198,18 @@ def _pin_daemon(n: Node) -> str:
 
 
 def _add_stale_udp_conntrack(nodes: list[Node]) -> None:
-    if _proxy_mode() != "iptables":
-        raise FaultError(
-            "stale-udp-conntrack pins flows with an iptables DNAT rule ahead of kube-proxy's; in"
-            f" {_proxy_mode()} mode kube-proxy's own nat chain runs at the same priority and"
-            " may translate first, so the fault does not apply there"
-        )
+    _iptables_mode_only("stale-udp-conntrack", "pins flows")
     for n in nodes:
-        iptables = ["iptables", "-w", "-t", "nat"]
-        procs.run([*iptables, "-N", PIN_CHAIN], netns=n.netns, check=False)
-        procs.run([*iptables, "-F", PIN_CHAIN], netns=n.netns)
-        procs.run([*iptables, "-D", "PREROUTING", "-j", PIN_CHAIN], netns=n.netns, check=False)
-        procs.run([*iptables, "-I", "PREROUTING", "1", "-j", PIN_CHAIN], netns=n.netns)
+        PIN_CHAIN.install(n)
         procs.start(
             _pin_daemon(n),
-            [sys.executable, "-m", "pytest_podnet.localcluster.udp_pin", SERVICE_CIDR, PIN_CHAIN],
+            [
+                sys.executable,
+                "-m",
+                "pytest_podnet.localcluster.udp_pin",
+                SERVICE_CIDR,
+                PIN_CHAIN.name,
+            ],
             netns=n.netns,
         )
 
@@ -191,10 +217,7 @@ def _add_stale_udp_conntrack(nodes: list[Node]) -> None:
 def _remove_stale_udp_conntrack(nodes: list[Node]) -> None:
     for n in nodes:
         procs.stop(_pin_daemon(n))
-        iptables = ["iptables", "-w", "-t", "nat"]
-        procs.run([*iptables, "-D", "PREROUTING", "-j", PIN_CHAIN], netns=n.netns, check=False)
-        procs.run([*iptables, "-F", PIN_CHAIN], netns=n.netns, check=False)
-        procs.run([*iptables, "-X", PIN_CHAIN], netns=n.netns, check=False)
+        PIN_CHAIN.remove(n)
         # A pinned flow's entry still points at its old backend: let every UDP flow choose again.
         procs.run(["conntrack", "-D", "-p", "udp"], netns=n.netns, check=False)
 
@@ -203,20 +226,9 @@ def _remove_stale_udp_conntrack(nodes: list[Node]) -> None:
 
 
 def _add_serve_terminating(nodes: list[Node]) -> None:
-    if _proxy_mode() != "iptables":
-        raise FaultError(
-            "serve-terminating diverts connections with iptables DNAT rules ahead of"
-            f" kube-proxy's; in {_proxy_mode()} mode kube-proxy's own nat chain runs at the same"
-            " priority and may translate first, so the fault does not apply there"
-        )
+    _iptables_mode_only("serve-terminating", "diverts connections")
     for n in nodes:
-        iptables = ["iptables", "-w", "-t", "nat"]
-        procs.run([*iptables, "-N", TERMINATING_CHAIN], netns=n.netns, check=False)
-        procs.run([*iptables, "-F", TERMINATING_CHAIN], netns=n.netns)
-        procs.run(
-            [*iptables, "-D", "PREROUTING", "-j", TERMINATING_CHAIN], netns=n.netns, check=False
-        )
-        procs.run([*iptables, "-I", "PREROUTING", "1", "-j", TERMINATING_CHAIN], netns=n.netns)
+        TERMINATING_CHAIN.install(n)
     procs.start(
         TERMINATING_DAEMON,
         [
@@ -225,7 +237,7 @@ def _add_serve_terminating(nodes: list[Node]) -> None:
             "pytest_podnet.localcluster.serve_terminating",
             str(paths.bin_dir() / "kubectl"),
             str(paths.admin_kubeconfig()),
-            TERMINATING_CHAIN,
+            TERMINATING_CHAIN.name,
             *(n.netns for n in nodes),
         ],
     )
@@ -234,12 +246,7 @@ def _add_serve_terminating(nodes: list[Node]) -> None:
 def _remove_serve_terminating(nodes: list[Node]) -> None:
     procs.stop(TERMINATING_DAEMON)
     for n in nodes:
-        iptables = ["iptables", "-w", "-t", "nat"]
-        procs.run(
-            [*iptables, "-D", "PREROUTING", "-j", TERMINATING_CHAIN], netns=n.netns, check=False
-        )
-        procs.run([*iptables, "-F", TERMINATING_CHAIN], netns=n.netns, check=False)
-        procs.run([*iptables, "-X", TERMINATING_CHAIN], netns=n.netns, check=False)
+        TERMINATING_CHAIN.remove(n)
 
 
 # --- stale-dns ---------------------------------------------------------------------------------
@@ -269,32 +276,22 @@ def _add_stale_dns(nodes: list[Node]) -> None:
     if not cut:
         raise FaultError(f"no running CoreDNS Pod on {', '.join(sorted(names))}")
     by_name = {n.name: n for n in nodes}
+    port = str(API_PORT)
     for name, ip in cut:
-        netns = by_name[name].netns
-        iptables = ["iptables", "-w", "-t", "filter"]
-        procs.run([*iptables, "-N", DNS_CHAIN], netns=netns, check=False)
-        procs.run([*iptables, "-F", DNS_CHAIN], netns=netns)
         # Every packet of its API connections, the established watch included: CoreDNS keeps
         # answering from what it last saw, and never hears of a Service created since.
-        port = str(API_PORT)
-        procs.run(
-            [*iptables, "-A", DNS_CHAIN, "-s", ip, "-p", "tcp", "--dport", port, "-j", "DROP"],
-            netns=netns,
+        DNS_CHAIN.install(
+            by_name[name],
+            [
+                ["-s", ip, "-p", "tcp", "--dport", port, "-j", "DROP"],
+                ["-d", ip, "-p", "tcp", "--sport", port, "-j", "DROP"],
+            ],
         )
-        procs.run(
-            [*iptables, "-A", DNS_CHAIN, "-d", ip, "-p", "tcp", "--sport", port, "-j", "DROP"],
-            netns=netns,
-        )
-        procs.run([*iptables, "-D", "FORWARD", "-j", DNS_CHAIN], netns=netns, check=False)
-        procs.run([*iptables, "-I", "FORWARD", "1", "-j", DNS_CHAIN], netns=netns)
 
 
 def _remove_stale_dns(nodes: list[Node]) -> None:
     for n in nodes:
-        iptables = ["iptables", "-w", "-t", "filter"]
-        procs.run([*iptables, "-D", "FORWARD", "-j", DNS_CHAIN], netns=n.netns, check=False)
-        procs.run([*iptables, "-F", DNS_CHAIN], netns=n.netns, check=False)
-        procs.run([*iptables, "-X", DNS_CHAIN], netns=n.netns, check=False)
+        DNS_CHAIN.remove(n)
     # Its informers may be backing off after the cut: a new CoreDNS lists everything afresh.
     deployment = f"deployment/{dns.NAME}"
     cluster.kubectl("rollout", "restart", "-n", dns.NAMESPACE, deployment)
