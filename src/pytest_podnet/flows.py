@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Final
 
 from pytest_podnet import kube, probes, waits, workloads
@@ -35,9 +33,8 @@ _MARK: Final = "@@flow"
 _END: Final = "@@flow-end"
 
 
-@cache
 def flow_script() -> str:
-    return resources.files("pytest_podnet").joinpath(SCRIPT_RESOURCE).read_text("utf-8")
+    return probes.pod_script(SCRIPT_RESOURCE)
 
 
 @dataclass(frozen=True)

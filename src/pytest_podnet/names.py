@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Final
 
 from pytest_podnet import kube, probes, waits, workloads
@@ -23,9 +21,8 @@ SCRIPT_RESOURCE: Final = "scripts/by_name.sh"
 _MARK: Final = "@@name"
 
 
-@cache
 def by_name_script() -> str:
-    return resources.files("pytest_podnet").joinpath(SCRIPT_RESOURCE).read_text("utf-8")
+    return probes.pod_script(SCRIPT_RESOURCE)
 
 
 @dataclass(frozen=True)

@@ -62,9 +62,14 @@ SCRIPT_RESOURCE: Final = "scripts/probe.sh"
 
 
 @cache
+def pod_script(resource: str) -> str:
+    """A script of package data (``scripts/*.sh``) that an exec runs in a Pod."""
+    return resources.files("pytest_podnet").joinpath(resource).read_text("utf-8")
+
+
 def batch_script() -> str:
     """The probe batch script that one exec runs in the source Pod."""
-    return resources.files("pytest_podnet").joinpath(SCRIPT_RESOURCE).read_text("utf-8")
+    return pod_script(SCRIPT_RESOURCE)
 
 
 @dataclass(frozen=True)

@@ -130,3 +130,10 @@ def test_serve_terminating_diverts_only_while_a_ready_endpoint_exists() -> None:
         " --probability 0.5 -j DNAT --to-destination 10.244.0.6:8080",
         "COMMIT",
     ]
+
+
+def test_the_flow_and_by_name_scripts_are_package_data_with_their_markers() -> None:
+    assert flows.flow_script().startswith("#!/usr/bin/env bash")
+    assert "@@flow-end" in flows.flow_script()
+    assert names.by_name_script().startswith("#!/usr/bin/env bash")
+    assert "@@name" in names.by_name_script()
