@@ -711,14 +711,17 @@ class Podnet:
         return names.service_names(svc, domain)
 
     def call_by_name(
-        self, clients: Mapping[str, PodInfo], service_names: Sequence[str]
+        self, clients: Mapping[str, PodInfo], service_names: Sequence[str], pause: float = 0.0
     ) -> list[names.NameCall]:
         """Call every name (``http://<name>/hostname`` on the Service port) from the client on
-        every node, as an application there would: what each resolved to and who answered."""
+        every node, as an application there would: what each resolved to and who answered.
+        ``pause`` seconds pass in each Pod first (paces repeated rounds)."""
         return [
             call
             for client in clients.values()
-            for call in names.call(self.cluster, client, service_names, scale=self.timeout_scale)
+            for call in names.call(
+                self.cluster, client, service_names, scale=self.timeout_scale, pause=pause
+            )
         ]
 
     def names_converge(
@@ -738,13 +741,7 @@ class Podnet:
         start = time.monotonic()
         pause = 0.0
         while True:
-            calls = [
-                call
-                for client in clients.values()
-                for call in names.call(
-                    self.cluster, client, service_names, scale=self.timeout_scale, pause=pause
-                )
-            ]
+            calls = self.call_by_name(clients, service_names, pause)
             elapsed = time.monotonic() - start
             if all(c.address == svc.cluster_ip and c.answered_by in expected for c in calls):
                 return elapsed
