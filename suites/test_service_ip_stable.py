@@ -77,37 +77,42 @@ def test_cluster_ip_survives_replacement_of_every_backend(podnet, placement, how
     podnet.record("listed_to_serving_s", round(serving.slowest, 3))
 
 
-def test_udp_flow_to_a_cluster_ip_moves_to_the_replacement_backend(podnet):
+def test_udp_and_tcp_flows_to_a_cluster_ip_move_to_the_replacement_backend(podnet):
     """A UDP client that keeps sending to a ClusterIP from one source port (one conntrack entry
     for the whole flow) MUST be answered by the new backend once the old one is replaced and the
     new one listed, from every node: the dataplane must drop the flow's entry for the gone Pod
     (kube-proxy deletes it), or the flow stays on the gone Pod's IP for as long as it keeps
-    sending. The outage (last answer from the old Pod to first from the new) is recorded."""
+    sending. The same for a TCP client that reconnects for every call. The outage of each (last
+    answer from the old Pod to first from the new) is recorded per node."""
     clients = podnet.client_pods([n.name for n in podnet.nodes()])
     echo = podnet.echo_deployment(replicas=1)
     svc = podnet.service_for(echo)
     (old,) = podnet.pods(echo)
-    flows = podnet.udp_flows(clients, svc, answered_by=[old.name])
+    udp = podnet.udp_flows(clients, svc, answered_by=[old.name])
+    tcp = podnet.tcp_flows(clients, svc, answered_by=[old.name])
 
     with podnet.step(f"replace {old.ref} ({old.ip} on {old.node}) while the flows run"):
         new = podnet.delete_pod(old)
         podnet.wait_endpoints(svc, [new])
 
-    moved = podnet.wait_flows(
-        flows,
-        answered_by=[new.name],
-        in_a_row=FLOW_ANSWERED_IN_A_ROW,
-        context=f"{new.ip}, the replacement of {old.name} ({old.ip}); a flow that stays "
-        "unanswered is still sent to the gone Pod's IP (a stale conntrack entry?)",
-    )
-    podnet.record("listed_to_flow_moved_s", round(max(moved.values()), 3))
-    podnet.record(
-        "flow_outage_s",
-        {
-            node: outage(podnet.flow_calls(flow), before=[old.name], after=[new.name])
-            for node, flow in flows.items()
-        },
-    )
+    for kind, running in (("udp", udp), ("tcp", tcp)):
+        took = podnet.wait_flows(
+            running,
+            answered_by=[new.name],
+            in_a_row=FLOW_ANSWERED_IN_A_ROW,
+            context=f"{new.ip}, the replacement of {old.name} ({old.ip}); a flow that stays "
+            "unanswered is still sent to the gone Pod's IP"
+            + (" (a stale conntrack entry?)" if kind == "udp" else ""),
+        )
+        if kind == "udp":  # the TCP wait starts later: its outage says how long it took
+            podnet.record("listed_to_flow_moved_s", round(max(took.values()), 3))
+        podnet.record(
+            f"{kind}_flow_outage_s",
+            {
+                node: outage(podnet.flow_calls(flow), before=[old.name], after=[new.name])
+                for node, flow in running.items()
+            },
+        )
 
 
 def test_service_name_resolves_to_its_cluster_ip_across_replacement(podnet):

@@ -770,7 +770,27 @@ class Podnet:
         answered by one of the Pods ``answered_by`` within ``DATAPLANE_PROPAGATION``; return
         them by node. A flow stops by itself after the deadlines of a replacement, or with its
         Pod."""
-        target = probes.probe_for(to, probes.UDP, probes.HOSTNAME)
+        return self._start_flows(clients, to, probes.UDP, answered_by)
+
+    def tcp_flows(
+        self,
+        clients: Mapping[str, PodInfo],
+        to: ServiceInfo | PodInfo,
+        *,
+        answered_by: Collection[str],
+    ) -> dict[str, flows.Flow]:
+        """As ``udp_flows``, for a TCP client that opens a new connection for every call (an
+        HTTP ``hostname`` request every ``flows.INTERVAL`` seconds, a new source port each)."""
+        return self._start_flows(clients, to, probes.HTTP, answered_by)
+
+    def _start_flows(
+        self,
+        clients: Mapping[str, PodInfo],
+        to: ServiceInfo | PodInfo,
+        protocol: probes.Protocol,
+        answered_by: Collection[str],
+    ) -> dict[str, flows.Flow]:
+        target = probes.probe_for(to, protocol, probes.HOSTNAME)
         lifetime = sum(
             self.deadline(d)
             for d in (

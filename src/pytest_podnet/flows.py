@@ -1,4 +1,4 @@
-"""Flows: a UDP client that keeps one socket, kept going inside its Pod and read back in batches.
+"""Flows: a client that keeps calling one target, kept going inside its Pod, read back in batches.
 
 A probe batch makes every call a new flow (a fresh source port, a fresh conntrack entry), which is
 what a check of "the dataplane balances new connections" needs. A real UDP client (a DNS resolver,
@@ -7,6 +7,11 @@ it, and a stale entry keeps it on a backend that is gone. A flow reproduces that
 script ``scripts/flow.sh`` calls the target every ``INTERVAL`` seconds from one fixed source port,
 in the background of the source Pod, until it stops by itself; one exec starts it and each read
 is one exec, so a minute of calls costs a handful of execs, not one per call.
+
+A TCP flow (``probes.HTTP``) is the other client a replacement must not strand: one that opens a
+new connection for every request (a kernel-chosen source port each time), as HTTP clients without
+keep-alive and every retrying client do. Its calls show how long the Service's new connections
+were cut while a backend was replaced, in the same terms as the UDP flow's.
 """
 
 from __future__ import annotations
@@ -39,7 +44,8 @@ def flow_script() -> str:
 
 @dataclass(frozen=True)
 class Flow:
-    """A flow running in ``source``: UDP ``request`` calls to ``target`` from ``source_port``."""
+    """A flow running in ``source``: ``request`` calls to ``target``, over UDP from the fixed
+    ``source_port``, or over TCP with a new connection each (``source_port`` 0: any port)."""
 
     source: PodInfo
     target: Probe
@@ -47,9 +53,13 @@ class Flow:
     log: str
 
     def __str__(self) -> str:
+        if self.target.protocol == probes.UDP:
+            kind, port = "UDP flow", f", source port {self.source_port}"
+        else:
+            kind, port = "TCP client that reconnects for every call", ""
         return (
-            f"the UDP flow from {self.source.ref} ({self.source.ip} on {self.source.node}, "
-            f"source port {self.source_port}) to {self.target.ref} ({self.target.address})"
+            f"the {kind} from {self.source.ref} ({self.source.ip} on {self.source.node}{port}) "
+            f"to {self.target.ref} ({self.target.address})"
         )
 
 
@@ -75,13 +85,17 @@ def start(
     scale: float = 1.0,
     source_port: int = SOURCE_PORT,
 ) -> Flow:
-    """Start a flow of ``hostname`` calls from ``source`` to ``target`` (a UDP ``Probe``) that
-    stops by itself after ``lifetime`` seconds (or with its Pod); return at once."""
-    if target.protocol != probes.UDP:
-        raise ValueError(f"a flow is UDP; {target.ref} is probed over {target.protocol}")
-    log = f"/tmp/podnet/flow-{source_port}.log"
+    """Start a flow of ``target.request`` calls from ``source`` to ``target`` (a UDP or HTTP
+    ``Probe``) that stops by itself after ``lifetime`` seconds (or with its Pod); return at once.
+    A UDP flow sends from ``source_port``; an HTTP flow from a new port every call."""
+    if target.protocol not in (probes.UDP, probes.HTTP):
+        raise ValueError(f"a flow is UDP or HTTP; {target.ref} is probed over {target.protocol}")
+    if target.protocol == probes.HTTP:
+        source_port = 0
+    log = f"/tmp/podnet/flow-{target.protocol}-{source_port}.log"
     args = [
         log,
+        target.protocol,
         target.ip,
         str(target.port),
         str(source_port),
@@ -121,11 +135,12 @@ def read(
         timeout=pause + waits.EXEC_OVERHEAD.scaled(scale),
         container=workloads.CONTAINER,
     )
-    return parse(result.stdout)
+    return parse(result.stdout, flow.target.protocol)
 
 
-def parse(text: str) -> tuple[list[FlowCall], bool]:
-    """The calls in ``text`` (lines of ``flow.sh``), and whether it saw the end line."""
+def parse(text: str, protocol: probes.Protocol = probes.UDP) -> tuple[list[FlowCall], bool]:
+    """The calls in ``text`` (lines of ``flow.sh`` for a ``protocol`` flow), and whether it saw
+    the end line."""
     calls: list[FlowCall] = []
     ended = False
     for line in text.splitlines():
@@ -137,7 +152,7 @@ def parse(text: str) -> tuple[list[FlowCall], bool]:
             continue
         seq, at_us, rc, elapsed_us = (int(f) for f in fields[1:5])
         output = fields[5].strip() if len(fields) == 6 else ""
-        outcome, detail = probes.classify(probes.UDP, rc, output)
+        outcome, detail = probes.classify(protocol, rc, output)
         calls.append(
             FlowCall(
                 seq,

@@ -79,7 +79,7 @@ G3_DATAPLANE = {
     "test_cluster_ip_survives_replacement_of_every_backend[scale-to-zero-and-back]",
     "test_cluster_ip_never_sends_traffic_to_an_unready_pod",
     "test_terminating_pod_gets_no_new_connections_while_a_ready_pod_exists",
-    "test_udp_flow_to_a_cluster_ip_moves_to_the_replacement_backend",
+    "test_udp_and_tcp_flows_to_a_cluster_ip_move_to_the_replacement_backend",
     "test_service_name_resolves_to_its_cluster_ip_across_replacement",
 }
 G3_SLICES = {
@@ -158,7 +158,7 @@ EXPECTATIONS = [
         "G3",
         # Only a flow that keeps its source port is pinned: every other check's UDP probe is a
         # new flow from a fresh port, which the pin rules never match.
-        frozenset({"test_udp_flow_to_a_cluster_ip_moves_to_the_replacement_backend"}),
+        frozenset({"test_udp_and_tcp_flows_to_a_cluster_ip_move_to_the_replacement_backend"}),
     ),
     Expectation(
         "serve-terminating",

@@ -34,6 +34,23 @@ def test_parse_reads_each_call_line_and_the_end_line() -> None:
     assert (calls[1].at, calls[1].elapsed) == (0.3205, 1.0)
 
 
+def test_parse_of_a_tcp_flow_reads_curl_exits() -> None:
+    text = (
+        "@@flow 1 0 0 2500 echo-a\n"
+        "@@flow 2 200000 28 1000000 curl: (28) Connection timed out after 1000 milliseconds\n"
+        "@@flow 3 1400000 7 300 curl: (7) Failed to connect to 10.96.0.20 port 80: Connection"
+        " refused\n"
+    )
+
+    calls, _ = flows.parse(text, probes.HTTP)
+
+    assert [(c.outcome, c.answered_by) for c in calls] == [
+        (probes.REACHABLE, "echo-a"),
+        (probes.TIMED_OUT, None),
+        (probes.REFUSED, None),
+    ]
+
+
 def test_parse_of_a_running_flow_is_not_ended() -> None:
     assert flows.parse("@@flow 1 0 0 10 echo-a\n")[1] is False
 
