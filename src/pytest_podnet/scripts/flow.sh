@@ -23,14 +23,14 @@ while [ $(( $(now) - start )) -lt $(( LIMIT * 1000000 )) ]; do
   if [ "$PROTO" = http ]; then
     host=$IP; case $IP in *:*) host="[$IP]";; esac
     out=$(curl -sS -g --max-time "$T" "http://$host:$PORT/$REQUEST" 2>&1); rc=$?
-    elapsed=$(( $(now) - began ))
   else
     out=$(printf '%s\n' "$REQUEST" | nc -u -W 1 -w "$T" -p "$SPORT" "$IP" "$PORT" 2>&1); rc=$?
-    elapsed=$(( $(now) - began ))
-    # As in probe.sh: OpenBSD nc ends at once and silently on ICMP unreachable.
-    if [ "$rc" = 0 ] && [ -z "$out" ] && [ "$elapsed" -lt $(( T * 1000000 - 500000 )) ]; then
-      rc=111; out="nc: connection refused (ended at once without a reply: ICMP unreachable)"
-    fi
+  fi
+  elapsed=$(( $(now) - began ))
+  # As in probe.sh: OpenBSD nc ends at once and silently on ICMP unreachable.
+  if [ "$PROTO" = udp ] && [ "$rc" = 0 ] && [ -z "$out" ] &&
+    [ "$elapsed" -lt $(( T * 1000000 - 500000 )) ]; then
+    rc=111; out="nc: connection refused (ended at once without a reply: ICMP unreachable)"
   fi
   out=${out//$'\r'/}
   printf '%s %s %s %s %s %s\n' "@@flow" "$seq" $(( began - start )) "$rc" "$elapsed" \
