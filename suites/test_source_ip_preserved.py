@@ -46,9 +46,17 @@ def test_pod_to_pod_traffic_keeps_the_sender_pod_ip(podnet, scope):
     """
     senders, receivers = pods_on_every_node(podnet, "sender", "receiver")
 
+    # A receiver whose IP an earlier Pod held may be unreachable for a few seconds while its
+    # node re-resolves the IP's neighbour entry: an unreachable pair is probed again until
+    # POD_REACHABLE, an answer with another source IP never.
     with podnet.step(f"every sender calls every {scope} receiver's /clientip over TCP and UDP"):
         matrices = podnet.probe_pairs(
-            senders, receivers, scope, what="pod -> pod", expect=source_is_sender_pod_ip
+            senders,
+            receivers,
+            scope,
+            what="pod -> pod",
+            expect=source_is_sender_pod_ip,
+            converge=waits.POD_REACHABLE,
         )
 
     podnet.record("node_pairs", matrices.pairs)

@@ -22,7 +22,13 @@ from pytest_podnet.report import FAIL, NOT_VERIFIED, Outcome
 
 #: Deadlines whose running out IS the observation: the guarantee says this must happen in time.
 OBSERVATION_DEADLINES: Final = frozenset(
-    {"endpoints-propagation", "dataplane-propagation", "dns-propagation", "old-ip-release"}
+    {
+        "endpoints-propagation",
+        "dataplane-propagation",
+        "pod-reachable",
+        "dns-propagation",
+        "old-ip-release",
+    }
 )
 #: Namespaces the suites create carry this label; policies can exempt them by it.
 _EXEMPT_HINT: Final = (

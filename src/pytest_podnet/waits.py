@@ -35,6 +35,7 @@ DeadlineName = Literal[
     "rollout-complete",
     "endpoints-propagation",
     "dataplane-propagation",
+    "pod-reachable",
     "dns-propagation",
     "old-ip-release",
     "readiness-change",
@@ -128,6 +129,19 @@ DATAPLANE_PROPAGATION: Final = Deadline(
         "An EndpointSlice change to kube-proxy programming it in the node's dataplane. "
         "kube-proxy syncs within its minSyncPeriod (1 s default) of a change; 30 s matches "
         "upstream's lag allowance."
+    ),
+)
+
+POD_REACHABLE: Final = Deadline(
+    "pod-reachable",
+    15,
+    (
+        "A Ready Pod to answer on its Pod IP from every other Pod. A fresh IP answers at once; "
+        "an IP that an earlier Pod held (IPAM hands addresses out round-robin and wraps around) "
+        "may still have that Pod's MAC in the node's neighbour (ARP/NDP) cache, and the kernel "
+        "re-resolves a stale entry only after a 5 s delay and 3 unicast probes 1 s apart: ~8 s "
+        "of lost packets. Only an unreachable pair is called again; an answer, right or wrong, "
+        "never is."
     ),
 )
 
@@ -250,6 +264,7 @@ _DEADLINES: Final[dict[str, Deadline]] = {
         ROLLOUT_COMPLETE,
         ENDPOINTS_PROPAGATION,
         DATAPLANE_PROPAGATION,
+        POD_REACHABLE,
         DNS_PROPAGATION,
         OLD_IP_RELEASE,
         READINESS_CHANGE,

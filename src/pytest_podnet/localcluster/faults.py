@@ -370,11 +370,18 @@ def _add_ip_reuse(nodes: list[Node]) -> None:
         )
 
 
+def _forget_neighbours(n: Node) -> None:
+    """Drop the node's neighbour (ARP/NDP) entries for its Pods: a handed-back IP leaves its
+    previous holder's MAC there, which would blackhole the next Pod with that IP for seconds."""
+    procs.run(["ip", "neigh", "flush", "dev", node.CNI_BRIDGE], netns=n.netns, check=False)
+
+
 def _remove_ip_reuse(nodes: list[Node]) -> None:
     for n in nodes:
         _unwrap_host_local(n)
         for kept in ("podnet-freed", "podnet-members"):
             shutil.rmtree(node_root(n) / "ipam" / kept, ignore_errors=True)
+        _forget_neighbours(n)
 
 
 # --- duplicate-ip ------------------------------------------------------------------------------
@@ -436,6 +443,9 @@ def _remove_duplicate_ip(nodes: list[Node]) -> None:
     for n in nodes:
         node.write_cni_config(n, pod_cidr(n))
         _unwrap_host_local(n)
+    # Both sides learnt MACs for the shared IPs: the donor's bridge too.
+    for n in {n.name: n for n in [*nodes, *(_donor(nodes, n) for n in nodes)]}.values():
+        _forget_neighbours(n)
 
 
 FAULTS: dict[str, Fault] = {
@@ -517,7 +527,7 @@ FAULTS: dict[str, Fault] = {
             "the node's host-local IPAM wrapped to hand the last IP freed in a namespace to the"
             " next Pod of that namespace (an ADD waits up to 6 s for a DEL while the namespace"
             " still has a Pod on the node)",
-            "restore the plain host-local plugin",
+            "restore the plain host-local plugin, flush the node's neighbour cache",
             _add_ip_reuse,
             _remove_ip_reuse,
             default_nodes="all",
@@ -527,7 +537,8 @@ FAULTS: dict[str, Fault] = {
             "G1: two running Pods of the cluster share one IP",
             "the node's host-local IPAM wrapped to hand out the IP most recently allocated on"
             " another node (that node's range added to its range set)",
-            "restore the node's CNI config and the plain host-local plugin",
+            "restore the node's CNI config and the plain host-local plugin, flush both nodes'"
+            " neighbour caches",
             _add_duplicate_ip,
             _remove_duplicate_ip,
         ),

@@ -21,6 +21,8 @@ from pytest_podnet.localcluster.versions import PAUSE_IMAGE
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 #: Debian's containernetworking-plugins install here.
 SYSTEM_CNI_BIN = Path("/usr/lib/cni")
+#: The Linux bridge the bridge CNI plugin attaches every Pod of the node to.
+CNI_BRIDGE = "cni0"
 CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap")
 
 
@@ -131,7 +133,7 @@ def write_cni_config(node: Node, pod_cidr: str) -> Path:
         "plugins": [
             {
                 "type": "bridge",
-                "bridge": "cni0",
+                "bridge": CNI_BRIDGE,
                 "isGateway": True,
                 "ipMasq": False,
                 "hairpinMode": True,
