@@ -22,6 +22,7 @@ from pytest_podnet.facade import Replacement
 from pytest_podnet.flows import outage
 from pytest_podnet.kube import ServiceInfo
 from pytest_podnet.probes import answered_only_by
+from pytest_podnet.workloads import OnNode
 
 pytestmark = [pytest.mark.podnet_guarantee("G3")]
 
@@ -32,6 +33,14 @@ SERVE_PROBES = 8
 #: Calls in a row a UDP flow must get answered by the new backend: one datagram let through while
 #: a stale conntrack entry is being replaced does not make a flow that moved.
 FLOW_ANSWERED_IN_A_ROW = 5
+#: Seconds the flows run once their Service lists no endpoint, before a Pod of another workload
+#: starts: the dataplane drops a flow's conntrack entry for the gone Pod within one sync of the
+#: EndpointSlice change (kube-proxy: well under a second); 2 s leave it room before anything can
+#: take the gone Pod's IP.
+FLOW_WINDOW_BEFORE_REUSE = 2.0
+#: Seconds the flows are watched once the other workload's Pod is Ready (a reply takes
+#: milliseconds; an unanswered call gives up after flows.CALL_TIMEOUT).
+FLOW_WINDOW_WATCHED = 3.0
 
 
 def changed(before: ServiceInfo, after: ServiceInfo, how: str, replaced: Replacement) -> str:
@@ -113,6 +122,56 @@ def test_udp_and_tcp_flows_to_a_cluster_ip_move_to_the_replacement_backend(podne
                 for node, flow in running.items()
             },
         )
+
+
+def test_udp_flow_to_a_gone_backend_never_reaches_a_pod_of_another_workload(podnet):
+    """A UDP flow to a ClusterIP whose only backend is gone MUST NOT be answered by anyone, not
+    even by a Pod of another workload that now holds the gone Pod's IP: a Service without
+    endpoints serves nobody. The dataplane must drop the flow's conntrack entry for the gone
+    Pod; an entry that outlives its Pod keeps sending the flow to that Pod's IP, and once the
+    node hands the IP to its next Pod, datagrams meant for one workload land in another
+    (kube-proxy from v1.32 keeps the entry when the Service drops to zero endpoints:
+    kubernetes#139628). Recorded: whether the other Pod got the gone Pod's IP (IPAM hands IPs
+    out round-robin, so on most clusters it does not, and the check then shows only that the
+    flow reaches nobody; the sensitivity tests force the reuse with the ``ip-reuse`` fault)."""
+    clients = podnet.client_pods([n.name for n in podnet.nodes()])
+    echo = podnet.echo_deployment(replicas=1)
+    svc = podnet.service_for(echo)
+    (gone,) = podnet.pods(echo)
+    udp = podnet.udp_flows(clients, svc, answered_by=[gone.name])
+
+    with podnet.step(f"scale {echo.name} to 0: {gone.ref} ({gone.ip} on {gone.node}) goes"):
+        podnet.scale(echo, 0)
+        podnet.wait_endpoints(svc, [])
+        podnet.flow_calls_during(udp, FLOW_WINDOW_BEFORE_REUSE)
+    with podnet.step(f"start a Pod of another workload on {gone.node} while the flows run"):
+        (other,) = podnet.pods(
+            podnet.echo_deployment(replicas=1, placement=OnNode(gone.node), name="other")
+        )
+        reused = sorted(set(other.ips) & set(gone.ips))
+        # A Pod that starts speaks first, as real ones do (a DNS lookup, a connection out), so
+        # its node learns its MAC even for an IP whose neighbour entry still names the gone
+        # Pod's; then it answers on its IP: a flow still sent to that IP would reach it.
+        podnet.expect_reachable(other, list(clients.values()))
+        for client in clients.values():
+            podnet.expect_reachable(client, other)
+        seen = podnet.flow_calls_during(udp, FLOW_WINDOW_WATCHED)
+
+    podnet.record("other_pod_got_the_gone_pod_ip", bool(reused))
+    answered = {node: [c for c in calls if c.answered_by] for node, calls in seen.items()}
+    holder = f", which holds the gone Pod's IP {', '.join(reused)}" if reused else ""
+    assert not any(answered.values()), (
+        f"{svc.ref} ({svc.cluster_ip}) lists no endpoint since its only backend {gone.ref} "
+        f"({gone.ip} on {gone.node}) is gone, yet UDP flows to it were answered after "
+        f"{other.ref} of another workload ({other.ip} on {other.node}{holder}) started; "
+        "the flows' conntrack entries for the gone Pod outlived it:\n"
+        + "\n".join(
+            f"  {udp[node]}: {len(calls)} of {len(seen[node])} calls answered, by "
+            f"{sorted({c.answered_by or '' for c in calls})}"
+            for node, calls in answered.items()
+            if calls
+        )
+    )
 
 
 def test_service_name_resolves_to_its_cluster_ip_across_replacement(podnet):

@@ -858,6 +858,31 @@ class Podnet:
                 pause = FLOW_READ_PACING
         return took
 
+    def flow_calls_during(
+        self, running: Mapping[str, flows.Flow], seconds: float
+    ) -> dict[str, list[flows.FlowCall]]:
+        """Every call each flow makes in the next ``seconds`` (an observation window, read back
+        once it has passed: one exec per flow); return them by node. A flow that makes no call
+        in the window raises ``waits.WaitTimeout`` (``exec-overhead``, not an observation
+        deadline: the check could not watch, NOT VERIFIED)."""
+        marks = {node: len(self.flow_calls(flow)) for node, flow in running.items()}
+        start = time.monotonic()
+        seen: dict[str, list[flows.FlowCall]] = {}
+        for node, flow in running.items():
+            left = max(0.0, seconds - (time.monotonic() - start))
+            calls, ended = flows.read(
+                self.cluster, flow, after=marks[node], pause=left, scale=self.timeout_scale
+            )
+            if not calls:
+                raise waits.WaitTimeout(
+                    waits.label(waits.EXEC_OVERHEAD),
+                    seconds,
+                    f"{flow} to make a call",
+                    "it made none" + (" (it stopped)" if ended else ""),
+                )
+            seen[node] = calls
+        return seen
+
     def flow_calls(self, flow: flows.Flow) -> list[flows.FlowCall]:
         """Every call of ``flow`` so far, oldest first."""
         calls, _ = flows.read(self.cluster, flow, scale=self.timeout_scale)
