@@ -54,6 +54,10 @@ ATTEMPTS: Final = 3
 #: Probes one batch runs at once: enough for a node-pair matrix, few enough for a small Pod.
 PARALLEL: Final = 16
 _CURL_TIMEOUT: Final = 28
+#: curl's CURLE_COULDNT_CONNECT: the connect failed at once (a TCP RST, or ICMP unreachable);
+#: curl 7.88 words it "Couldn't connect to server", without "refused". A connect that hangs is
+#: a timeout (28) instead.
+_CURL_COULDNT_CONNECT: Final = 7
 _MARK: Final = "@@podnet"
 
 #: The batch script (package data, linted by shellcheck): its header documents its arguments
@@ -348,6 +352,8 @@ def classify(protocol: Protocol, rc: int, output: str) -> tuple[Outcome, str]:
     if "no route to host" in lowered or "unreachable" in lowered:
         return REFUSED, output
     if protocol == HTTP:
+        if rc == _CURL_COULDNT_CONNECT:
+            return REFUSED, output
         if rc == _CURL_TIMEOUT:
             return TIMED_OUT, output
         if rc == 0:

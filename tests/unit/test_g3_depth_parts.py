@@ -51,6 +51,14 @@ def test_parse_of_a_tcp_flow_reads_curl_exits() -> None:
     ]
 
 
+def test_a_tcp_connect_that_fails_at_once_is_refused_in_curl_7_88_wording() -> None:
+    """curl 7.88 reports a refused connect as "Couldn't connect to server", exit 7."""
+    output = "curl: (7) Failed to connect to 10.244.1.7 port 8080 after 0 ms: Couldn't connect"
+
+    assert probes.classify(probes.HTTP, 7, output)[0] == probes.REFUSED
+    assert probes.classify(probes.HTTP, 28, "curl: (28) timed out")[0] == probes.TIMED_OUT
+
+
 def test_parse_of_a_running_flow_is_not_ended() -> None:
     assert flows.parse("@@flow 1 0 0 10 echo-a\n")[1] is False
 
