@@ -21,6 +21,7 @@ import pytest
 
 from pytest_podnet import (
     cleanup,
+    disruption,
     flows,
     kube,
     matrix,
@@ -887,6 +888,85 @@ class Podnet:
         """Every call of ``flow`` so far, oldest first."""
         calls, _ = flows.read(self.cluster, flow, scale=self.timeout_scale)
         return calls
+
+    # ................................................................ disruption
+
+    @contextmanager
+    def disruption_monitor(self, *, lifetime: float) -> Iterator[disruption.Monitor]:
+        """Call every Pod-network path without pause while the block runs; on exit read every
+        path back into ``monitor.reports`` (recorded as ``disruption`` and
+        ``disruption_longest_outage_s``).
+
+        A prober Pod on every node runs one flow (``flows``, 5 calls a second, read back in
+        batches) per path: HTTP ``/clientip`` to the echo Pod on its own node and on every other
+        node, HTTP to the echoes' ClusterIP with a new connection each call, and UDP to it from
+        one source port. Each path must answer once (within ``DATAPLANE_PROPAGATION``) before
+        the block starts. The flows stop by themselves after ``lifetime`` seconds; a block that
+        outlasts them is NOT VERIFIED (the monitor stopped watching)."""
+        nodes = [n.name for n in self.nodes()]
+        echo = self.echo_deployment(replicas=len(nodes), name="monitored")
+        svc = self.service_for(echo)
+        backends = {p.node or "": p for p in self.pods(echo)}
+        probers = self.client_pods(nodes, "prober")
+        targets: list[tuple[str, PodInfo, probes.Probe]] = []
+        for node, prober in probers.items():
+            for other, backend in backends.items():
+                scope = "same node" if other == node else "cross node"
+                name = f"pod -> pod ({scope}) {node} -> {other}"
+                targets.append((name, prober, probes.probe_for(backend, probes.HTTP)))
+            paths: dict[probes.Protocol, str] = {
+                probes.HTTP: "new TCP connections",
+                probes.UDP: "UDP",
+            }
+            for protocol, how in paths.items():
+                name = f"pod -> ClusterIP ({how}) from {node}"
+                targets.append((name, prober, probes.probe_for(svc, protocol)))
+        running = {
+            name: flows.start(
+                self.cluster, prober, target, lifetime=lifetime, scale=self.timeout_scale
+            )
+            for name, prober, target in targets
+        }
+        monitor = disruption.Monitor(
+            [disruption.MonitoredPath(n, f, self._first_answer(f)) for n, f in running.items()]
+        )
+        started = time.monotonic()
+        yield monitor
+        for path in monitor.paths:
+            calls, ended = flows.read(self.cluster, path.flow, scale=self.timeout_scale)
+            if ended and time.monotonic() - started > lifetime:
+                raise NotVerified(
+                    f"the disruption monitor's flow for {path.name} stopped after {lifetime:g}s,"
+                    f" before the monitored block ended ({time.monotonic() - started:.0f}s)",
+                    "give the monitor a lifetime longer than the block runs",
+                )
+            monitor.reports.append(path.report(calls))
+        self.record("disruption", str(monitor))
+        self.record("disruption_longest_outage_s", monitor.longest())
+
+    def _first_answer(self, flow: flows.Flow) -> float:
+        """Wait until ``flow`` is answered once, within ``DATAPLANE_PROPAGATION``; return when
+        its answered call ended, in the flow's clock."""
+        seconds = self.deadline(waits.DATAPLANE_PROPAGATION)
+        start = time.monotonic()
+        calls: list[flows.FlowCall] = []
+        pause = 0.0
+        while True:
+            new, ended = flows.read(
+                self.cluster, flow, after=len(calls), pause=pause, scale=self.timeout_scale
+            )
+            calls += new
+            answered = [c for c in calls if c.outcome == probes.REACHABLE]
+            if answered:
+                return answered[-1].at + answered[-1].elapsed
+            if ended or time.monotonic() - start >= seconds:
+                raise waits.WaitTimeout(
+                    waits.label(waits.DATAPLANE_PROPAGATION),
+                    seconds,
+                    f"{flow} to be answered before the disruption monitor starts",
+                    f"its calls:\n{flows.summary(calls)}",
+                )
+            pause = FLOW_READ_PACING
 
     # ................................................................ reporting
 

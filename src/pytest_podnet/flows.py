@@ -66,7 +66,8 @@ class Flow:
 @dataclass(frozen=True)
 class FlowCall:
     """One call of a flow: its number, when it started (seconds after the flow started), what
-    it found, and who answered (the Pod name, for ``hostname`` requests)."""
+    it found, and who answered (the Pod name, for ``hostname`` requests; for ``clientip``
+    requests the source IP the answering Pod saw)."""
 
     seq: int
     at: float
@@ -92,7 +93,8 @@ def start(
         raise ValueError(f"a flow is UDP or HTTP; {target.ref} is probed over {target.protocol}")
     if target.protocol == probes.HTTP:
         source_port = 0
-    log = f"/tmp/podnet/flow-{target.protocol}-{source_port}.log"
+    # One log per flow: a Pod may run several (one per path, for the disruption monitor).
+    log = f"/tmp/podnet/flow-{target.protocol}-{source_port}-{target.ip}-{target.port}.log"
     args = [
         log,
         target.protocol,
@@ -135,12 +137,15 @@ def read(
         timeout=pause + waits.EXEC_OVERHEAD.scaled(scale),
         container=workloads.CONTAINER,
     )
-    return parse(result.stdout, flow.target.protocol)
+    return parse(result.stdout, flow.target.protocol, flow.target.request)
 
 
-def parse(text: str, protocol: probes.Protocol = probes.UDP) -> tuple[list[FlowCall], bool]:
-    """The calls in ``text`` (lines of ``flow.sh`` for a ``protocol`` flow), and whether it saw
-    the end line."""
+def parse(
+    text: str, protocol: probes.Protocol = probes.UDP, request: probes.Request = probes.HOSTNAME
+) -> tuple[list[FlowCall], bool]:
+    """The calls in ``text`` (lines of ``flow.sh`` for a ``protocol`` flow of ``request``
+    calls), and whether it saw the end line. An answered call's ``answered_by`` is the answering
+    Pod's name (``hostname``) or the source IP it saw (``clientip``, without the port)."""
     calls: list[FlowCall] = []
     ended = False
     for line in text.splitlines():
@@ -158,12 +163,17 @@ def parse(text: str, protocol: probes.Protocol = probes.UDP) -> tuple[list[FlowC
                 seq,
                 at_us / 1e6,
                 outcome,
-                output if outcome == REACHABLE else None,
+                _answer(request, output) if outcome == REACHABLE else None,
                 detail,
                 elapsed_us / 1e6,
             )
         )
     return calls, ended
+
+
+def _answer(request: probes.Request, output: str) -> str:
+    seen_ip, hostname = probes.parse_seen(request, output)
+    return seen_ip or hostname or output
 
 
 def first_run_answered_by(
