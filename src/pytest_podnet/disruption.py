@@ -65,7 +65,7 @@ def windows(calls: Sequence[FlowCall]) -> list[Window]:
         if start is None:
             start = last_answer_end if last_answer_end is not None else call.at
         unanswered += 1
-        outcomes = {**outcomes, call.outcome: outcomes.get(call.outcome, 0) + 1}
+        outcomes[call.outcome] = outcomes.get(call.outcome, 0) + 1
     if start is not None:
         found.append(Window(start, None, unanswered, outcomes))
     return found

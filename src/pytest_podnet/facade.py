@@ -45,6 +45,12 @@ PROBE_PACING = 0.2
 #: Seconds spent in the Pod before each read of a flow after the first: a flow makes about five
 #: calls a second, so a read a second sees a change within a second without flooding the API.
 FLOW_READ_PACING = 1.0
+#: The disruption monitor's paths through a ClusterIP, by protocol (HTTP: a new connection for
+#: every call; UDP: one source port).
+CLUSTER_IP_PATHS: Final[dict[probes.Protocol, str]] = {
+    probes.HTTP: "new TCP connections",
+    probes.UDP: "UDP",
+}
 #: Environment variable bumped in the Pod template when ``set_image`` keeps the same image, so
 #: the template still changes and the Deployment rolls out new Pods.
 TEMPLATE_REVISION_ENV = "PODNET_TEMPLATE_REVISION"
@@ -914,11 +920,7 @@ class Podnet:
                 scope = "same node" if other == node else "cross node"
                 name = f"pod -> pod ({scope}) {node} -> {other}"
                 targets.append((name, prober, probes.probe_for(backend, probes.HTTP)))
-            paths: dict[probes.Protocol, str] = {
-                probes.HTTP: "new TCP connections",
-                probes.UDP: "UDP",
-            }
-            for protocol, how in paths.items():
+            for protocol, how in CLUSTER_IP_PATHS.items():
                 name = f"pod -> ClusterIP ({how}) from {node}"
                 targets.append((name, prober, probes.probe_for(svc, protocol)))
         running = {

@@ -443,9 +443,10 @@ def _remove_duplicate_ip(nodes: list[Node]) -> None:
     for n in nodes:
         node.write_cni_config(n, pod_cidr(n))
         _unwrap_host_local(n)
-    # Both sides learnt MACs for the shared IPs: the donor's bridge too.
-    for n in {n.name: n for n in [*nodes, *(_donor(nodes, n) for n in nodes)]}.values():
-        _forget_neighbours(n)
+    # Both sides learnt MACs for the shared IPs: the donors' bridges too (each node once).
+    donors = [_donor(nodes, n) for n in nodes]
+    for involved in {m.name: m for m in [*nodes, *donors]}.values():
+        _forget_neighbours(involved)
 
 
 FAULTS: dict[str, Fault] = {
