@@ -164,6 +164,7 @@ class Podnet:
         placement: Placement = workloads.SPREAD,
         name: str = "echo",
         drain_seconds: int = 0,
+        switchable_readiness: bool = False,
     ) -> Echo:
         """Create an agnhost netexec Deployment and wait until every replica is Ready.
 
@@ -171,11 +172,23 @@ class Podnet:
         the schedulable nodes), ``"same-node"`` (every replica on the first schedulable node),
         or ``OnNode(name)`` (every replica pinned to that node). ``drain_seconds``: a deleted
         Pod keeps running and serving that long (see ``terminate``); 0: it exits at once.
+        ``switchable_readiness``: ``set_ready`` can switch its Pods' readiness (an exec probe,
+        each second; the default probe is netexec's own ``/healthz``, which costs far less).
         """
-        return self.echo_deployments({name: placement}, replicas, drain_seconds=drain_seconds)[name]
+        return self.echo_deployments(
+            {name: placement},
+            replicas,
+            drain_seconds=drain_seconds,
+            switchable_readiness=switchable_readiness,
+        )[name]
 
     def echo_deployments(
-        self, placements: Mapping[str, Placement], replicas: int = 1, *, drain_seconds: int = 0
+        self,
+        placements: Mapping[str, Placement],
+        replicas: int = 1,
+        *,
+        drain_seconds: int = 0,
+        switchable_readiness: bool = False,
     ) -> dict[str, Echo]:
         """Create one echo Deployment per ``{name: placement}`` at once (as ``echo_deployment``
         does), then wait until every replica of all of them is Ready; return them by name.
@@ -183,7 +196,7 @@ class Podnet:
         Their Pods start side by side, so the wait is that of the slowest, not the sum.
         """
         echoes = {
-            name: self._create_echo(name, placement, replicas, drain_seconds)
+            name: self._create_echo(name, placement, replicas, drain_seconds, switchable_readiness)
             for name, placement in placements.items()
         }
         for echo in echoes.values():
@@ -191,7 +204,12 @@ class Podnet:
         return echoes
 
     def _create_echo(
-        self, name: str, placement: Placement, replicas: int, drain_seconds: int
+        self,
+        name: str,
+        placement: Placement,
+        replicas: int,
+        drain_seconds: int,
+        switchable_readiness: bool,
     ) -> Echo:
         nodes = [n.name for n in self.nodes()]
         node: str | None = None
@@ -225,6 +243,7 @@ class Podnet:
             node=node,
             test=self.node_id,
             drain_seconds=drain_seconds,
+            switchable_readiness=switchable_readiness,
         )
         self.cluster.create_deployment(self.namespace, body)
         self.undo.push(
@@ -481,7 +500,14 @@ class Podnet:
 
     def set_ready(self, pod: PodInfo, ready: bool) -> float:
         """Switch the Pod's readiness probe to pass (``True``) or fail (``False``); return the
-        seconds from the switch until the Pod's Ready condition follows."""
+        seconds from the switch until the Pod's Ready condition follows. Only for Pods of an
+        ``echo_deployment(..., switchable_readiness=True)``."""
+        if pod.labels.get(workloads.READINESS_LABEL) != workloads.SWITCHABLE:
+            raise ValueError(
+                f"set_ready({pod.ref}): its readiness is netexec's own /healthz, which no test "
+                "can switch; create its Deployment with "
+                "echo_deployment(..., switchable_readiness=True)"
+            )
         command = (
             ["rm", "-f", workloads.UNREADY_FILE]
             if ready
