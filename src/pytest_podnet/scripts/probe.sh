@@ -25,15 +25,24 @@ inconclusive() {  # proto rc output
   fi
   [ "$2" = 0 ] && [ -z "$3" ]
 }
+# While converging, the first attempts give up early: a SYN or datagram sent before the dataplane
+# knows the target is dropped, and waiting for the kernel's retransmit (1 s) or nc's -w would set
+# how fast a check converges. Attempt k waits CONNECT[k] s for the TCP connection (nc: -w in whole
+# seconds, UDP[k]); later attempts, and every attempt outside convergence, wait the full T, so a
+# path that is merely slow still answers.
+CONNECT=(0.25 0.5 1) UDP=(1 1)
 probe() {  # index proto ip port request
-  local start attempt=0 out rc host began err="$D/.probe-$$-$1" line
+  local start attempt=0 out rc host began err="$D/.probe-$$-$1" line limit
   start=$(now)
   while :; do
     attempt=$((attempt + 1))
     began=$(now)
     if [ "$2" = http ]; then
       case $3 in *:*) host="[$3]";; *) host=$3;; esac
-      out=$(curl -sS -v -g --max-time "$T" "http://$host:$4/$5" 2>"$err"); rc=$?
+      limit=$T
+      [ "$C" != 0 ] && [ "$attempt" -le ${#CONNECT[@]} ] && limit=${CONNECT[attempt - 1]}
+      out=$(curl -sS -v -g --connect-timeout "$limit" --max-time "$T" "http://$host:$4/$5" \
+        2>"$err"); rc=$?
       if [ "$rc" != 0 ]; then
         out=""
         while IFS= read -r line; do
@@ -45,9 +54,11 @@ probe() {  # index proto ip port request
       # -W 1: end at the first reply datagram (without it nc waits out -w even after the
       # answer: 3 s per UDP probe). OpenBSD nc ends at once, silently, when ICMP says port or
       # host unreachable; a target that stays silent keeps it waiting the full -w timeout.
-      out=$(printf '%s\n' "$5" | nc -u -W 1 -w "$T" "$3" "$4" 2>&1); rc=$?
+      limit=$T
+      [ "$C" != 0 ] && [ "$attempt" -le ${#UDP[@]} ] && limit=${UDP[attempt - 1]}
+      out=$(printf '%s\n' "$5" | nc -u -W 1 -w "$limit" "$3" "$4" 2>&1); rc=$?
       if [ "$rc" = 0 ] && [ -z "$out" ] \
-         && [ $(( $(now) - began )) -lt $(( T * 1000000 - 500000 )) ]; then
+         && [ $(( $(now) - began )) -lt $(( limit * 1000000 - 500000 )) ]; then
         rc=111; out="nc: connection refused (ended at once without a reply: ICMP unreachable)"
       fi
     fi
