@@ -226,8 +226,11 @@ def write_kube_proxy_config(node: Node, mode: str) -> Path:
             "tcpEstablishedTimeout": "0s",
             "tcpCloseWaitTimeout": "0s",
         },
-        # Only the section of ``mode`` is read; minSyncPeriod 0: rules follow the API at once.
-        mode: {"syncPeriod": "30s", "minSyncPeriod": "0s"},
+        # Only the section of ``mode`` is read. minSyncPeriod: rules follow a change within
+        # 100 ms, not the default 1 s (a config file's 0s means unset, so kube-proxy's
+        # defaulting turns it into 1 s: pkg/proxy/apis/config/v1alpha1/defaults.go). A sync took
+        # 30-130 ms here, so back-to-back changes still leave kube-proxy idle most of the time.
+        mode: {"syncPeriod": "30s", "minSyncPeriod": "100ms"},
     }
     path = node_root(node) / "kube-proxy.yaml"
     path.write_text(yaml.safe_dump(config))
