@@ -1,9 +1,15 @@
 """Benchmark the conformance suites: wall time of a full run, serial and with `-n 2`.
 
-    sudo python bench/suites.py [--rounds N] [--kubeconfig PATH]
+    sudo python bench/suites.py [--rounds N] [--kubeconfig PATH] [--update-docs]
 
 Runs against the embedded local cluster unless --kubeconfig is given (started if needed and
 stopped afterwards only if this script started it). Prints one JSON object; asserts nothing.
+
+Besides each profile's wall time it reads, from each run's JSON verdict, the seconds every check
+spent per phase (the façade's ``phase_seconds``: create -> Ready, actions, probes, observe,
+teardown; the rest is the check's own code and its namespace), summed over the checks, and the
+time outside any check (pytest's start, preflight, reports: wall minus the checks' durations,
+serial run only).
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+from pytest_podnet import phases
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = {"serial": [], "xdist-2": ["-n", "2"], "quick": ["--podnet-quick"]}
@@ -55,7 +63,20 @@ def run(kubeconfig: str, extra: list[str]) -> dict[str, object]:
         "seconds": round(seconds, 1),
         "exit": completed.returncode,
         **{outcome: outcomes.count(outcome) for outcome in OUTCOMES},
+        "checks_s": round(sum(c["duration"] for c in checks), 1),
+        "phases_s": phase_totals(checks),
     }
+
+
+def phase_totals(checks: list[dict[str, object]]) -> dict[str, float]:
+    """Seconds per phase summed over the checks, and the ``rest`` of their durations."""
+    totals = dict.fromkeys([*phases.PHASES, "rest"], 0.0)
+    for check in checks:
+        spent: dict[str, float] = check["values"].get(phases.VALUE_NAME, {})  # type: ignore[attr-defined]
+        for phase, seconds in spent.items():
+            totals[phase] += seconds
+        totals["rest"] += check["duration"] - sum(spent.values())  # type: ignore[operator]
+    return {phase: round(seconds, 1) for phase, seconds in totals.items()}
 
 
 def markdown(figures: dict[str, dict[str, object]]) -> str:
@@ -71,6 +92,22 @@ def markdown(figures: dict[str, dict[str, object]]) -> str:
         first = figure["runs"][0]  # type: ignore[index]
         counts = " | ".join(str(first[o]) for o in OUTCOMES)
         lines.append(f"| {name} | {first['exit']} | {counts} | {figure['median_s']} s |")
+    serial = figures["serial"]["runs"][0]  # type: ignore[index]
+    spent: dict[str, float] = serial["phases_s"]
+    checks = serial["checks_s"]
+    lines += [
+        "",
+        f"Where the serial run's time went: {serial['seconds']} s wall, of which {checks} s in"
+        f" the checks and {round(serial['seconds'] - checks, 1)} s outside any check (pytest's"
+        " start, preflight, reports). Seconds per phase, summed over the checks:",
+        "",
+        "| phase | seconds | share of the checks' time |",
+        "|---|---|---|",
+        *(
+            f"| {phase} | {seconds} | {100 * seconds / checks:.0f}% |"
+            for phase, seconds in spent.items()
+        ),
+    ]
     return "\n".join(lines)
 
 

@@ -99,11 +99,11 @@ def test_old_ip_stops_serving_the_old_workload(podnet):
     the old IP is refused, times out, or is answered by a Pod of another workload; never by the
     deleted Pod, nor (unless --podnet-ip-reuse=allow) by its replacement.
     """
-    client = podnet.client_pod()
     # One replica per node (required anti-affinity): the replacement can start only on the old
     # Pod's node and only once the old Pod is gone, where the freed IP lives. An IPAM that hands
     # it straight back is then caught every run, not only when the scheduler happens to.
     echo = podnet.echo_deployment(replicas=len(podnet.nodes()))
+    client = podnet.client_pod()
     old = podnet.pods(echo)[0]
     expect_answering_as_itself(podnet, client, old)
 
@@ -152,7 +152,8 @@ def test_running_pod_ips_are_unique_cluster_wide(podnet):
     """
     nodes = [n.name for n in podnet.nodes()]
     echo = podnet.echo_deployment(replicas=len(nodes))
-    ours = podnet.pods(echo) + list(podnet.client_pods(nodes).values())
+    clients = list(podnet.client_pods(nodes).values())  # starting beside the echo Pods
+    ours = podnet.pods(echo) + clients
 
     with podnet.step("list every running Pod of the cluster"):
         node_ips = {n.internal_ip for n in podnet.nodes()}

@@ -62,8 +62,8 @@ def test_cluster_ip_survives_replacement_of_every_backend(podnet, placement, how
     """The ClusterIP and UID of a Service MUST NOT change when every backend Pod is replaced,
     and the ClusterIP MUST serve again, answered only by the new Pods, from every node (each
     node's dataplane is programmed on its own, so one node serving proves nothing for another)."""
-    clients = podnet.client_pods([n.name for n in podnet.nodes()])
     echo = podnet.echo_deployment(replicas=2, placement=placement)
+    clients = podnet.client_pods([n.name for n in podnet.nodes()])
     svc = podnet.service_for(echo)
     podnet.expect_reachable(from_=next(iter(clients.values())), to=svc)
 
@@ -93,8 +93,8 @@ def test_udp_and_tcp_flows_to_a_cluster_ip_move_to_the_replacement_backend(podne
     (kube-proxy deletes it), or the flow stays on the gone Pod's IP for as long as it keeps
     sending. The same for a TCP client that reconnects for every call. The outage of each (last
     answer from the old Pod to first from the new) is recorded per node."""
-    clients = podnet.client_pods([n.name for n in podnet.nodes()])
     echo = podnet.echo_deployment(replicas=1)
+    clients = podnet.client_pods([n.name for n in podnet.nodes()])
     svc = podnet.service_for(echo)
     (old,) = podnet.pods(echo)
     udp = podnet.udp_flows(clients, svc, answered_by=[old.name])
@@ -134,8 +134,8 @@ def test_udp_flow_to_a_gone_backend_never_reaches_a_pod_of_another_workload(podn
     kubernetes#139628). Recorded: whether the other Pod got the gone Pod's IP (IPAM hands IPs
     out round-robin, so on most clusters it does not, and the check then shows only that the
     flow reaches nobody; the sensitivity tests force the reuse with the ``ip-reuse`` fault)."""
-    clients = podnet.client_pods([n.name for n in podnet.nodes()])
     echo = podnet.echo_deployment(replicas=1)
+    clients = podnet.client_pods([n.name for n in podnet.nodes()])
     svc = podnet.service_for(echo)
     (gone,) = podnet.pods(echo)
     udp = podnet.udp_flows(clients, svc, answered_by=[gone.name])
@@ -179,8 +179,8 @@ def test_service_name_resolves_to_its_cluster_ip_across_replacement(podnet):
     name (``<svc>.<ns>.svc.<cluster domain>``) and the short name from the Service's namespace.
     A client that uses only the name MUST be answered by the Service's Pods: by the old ones
     before every backend is replaced, by the new ones after, at the same ClusterIP."""
-    clients = podnet.client_pods([n.name for n in podnet.nodes()])
     echo = podnet.echo_deployment(replicas=2)
+    clients = podnet.client_pods([n.name for n in podnet.nodes()])
     svc = podnet.service_for(echo)
     names = podnet.service_names(svc, next(iter(clients.values())))
     old = [p.name for p in podnet.pods(echo)]

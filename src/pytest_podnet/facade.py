@@ -9,12 +9,13 @@ returns. The fixtures that make one per test, bound to its own namespace, are in
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, Literal, get_args, overload
+from typing import Any, Concatenate, Final, Literal, ParamSpec, TypeVar, get_args, overload
 
 import allure
 import pytest
@@ -35,6 +36,7 @@ from pytest_podnet import (
 from pytest_podnet.kube import DeploymentInfo, EndpointSet, NodeInfo, PodInfo, ServiceInfo
 from pytest_podnet.nodes import testable
 from pytest_podnet.outcomes import NotVerified
+from pytest_podnet.phases import Phase, PhaseClock, timed
 from pytest_podnet.probes import BatchCheck, ProbeResult
 from pytest_podnet.settings import IpReuse
 from pytest_podnet.workloads import OnNode, Placement
@@ -65,6 +67,30 @@ ReplacementKind = Literal[
     "scale-to-zero-and-back",
 ]
 REPLACEMENT_KINDS: Final[tuple[ReplacementKind, ...]] = get_args(ReplacementKind)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+#: A method of the façade.
+Method = Callable[Concatenate["Podnet", P], R]
+
+
+def _once_echoes_ready(phase: Phase) -> Callable[[Method[P, R]], Method[P, R]]:
+    """``timed(phase)``, once the echo Deployments created since the façade's last call are
+    Ready: ``echo_deployments`` returns at once, so the Pods a check creates one call after
+    another (echo Pods, then client Pods) start side by side."""
+
+    def decorate(method: Method[P, R]) -> Method[P, R]:
+        measured = timed(phase)(method)
+
+        @functools.wraps(method)
+        def run(self: Podnet, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            self._settle_new_echoes()
+            return measured(self, *args, **kwargs)
+
+        return run
+
+    return decorate
 
 
 @dataclass(frozen=True)
@@ -129,6 +155,9 @@ class Podnet:
     ip_reuse: IpReuse = "strict"
     node_selector: str | None = None
     undo: cleanup.UndoStack = field(default_factory=cleanup.UndoStack)
+    phases: PhaseClock = field(default_factory=PhaseClock)
+    #: Echo Deployments created and not yet waited for, with their replica counts.
+    _new_echoes: list[tuple[Echo, int]] = field(default_factory=list)
     _clients: int = 0
     _service_account_ready: bool = False
 
@@ -146,6 +175,7 @@ class Podnet:
         """``IPv4`` and/or ``IPv6``: the families the nodes' Pod CIDRs have."""
         return self.cluster.ip_families()
 
+    @_once_echoes_ready("observe")
     def all_pods(self) -> list[PodInfo]:
         """Every Pod of the cluster, in every namespace (for cluster-wide IP uniqueness)."""
         return self.cluster.all_pods()
@@ -157,6 +187,7 @@ class Podnet:
 
     # ................................................................ creating
 
+    @timed("create_ready")
     def echo_deployment(
         self,
         replicas: int = 2,
@@ -166,7 +197,9 @@ class Podnet:
         drain_seconds: int = 0,
         switchable_readiness: bool = False,
     ) -> Echo:
-        """Create an agnhost netexec Deployment and wait until every replica is Ready.
+        """Create an agnhost netexec Deployment; every replica is Ready before the façade's
+        next call that reads or acts (creating more Pods or Services does not wait, so they
+        start side by side).
 
         ``placement``: ``"spread"`` (at most one replica per node; ``replicas`` must not exceed
         the schedulable nodes), ``"same-node"`` (every replica on the first schedulable node),
@@ -182,6 +215,7 @@ class Podnet:
             switchable_readiness=switchable_readiness,
         )[name]
 
+    @timed("create_ready")
     def echo_deployments(
         self,
         placements: Mapping[str, Placement],
@@ -191,7 +225,8 @@ class Podnet:
         switchable_readiness: bool = False,
     ) -> dict[str, Echo]:
         """Create one echo Deployment per ``{name: placement}`` at once (as ``echo_deployment``
-        does), then wait until every replica of all of them is Ready; return them by name.
+        does); return them by name. Every replica of all of them is Ready before the façade's
+        next call that reads or acts.
 
         Their Pods start side by side, so the wait is that of the slowest, not the sum.
         """
@@ -199,9 +234,18 @@ class Podnet:
             name: self._create_echo(name, placement, replicas, drain_seconds, switchable_readiness)
             for name, placement in placements.items()
         }
-        for echo in echoes.values():
-            self._settle(echo, replicas, deadline_name=waits.POD_STARTUP)
+        self._new_echoes += [(echo, replicas) for echo in echoes.values()]
         return echoes
+
+    def _settle_new_echoes(self) -> None:
+        """Wait until every echo Deployment created since the last call is Ready and rolled
+        out (``POD_STARTUP``); counted as create -> Ready."""
+        if not self._new_echoes:
+            return
+        new, self._new_echoes = self._new_echoes, []
+        with self.phases.timing("create_ready"):
+            for echo, replicas in new:
+                self._settle(echo, replicas, deadline_name=waits.POD_STARTUP)
 
     def _create_echo(
         self,
@@ -256,16 +300,19 @@ class Podnet:
             self.namespace, name, workloads.workload_selector(name), placement, node, self.image
         )
 
+    @timed("create_ready")
     def client_pod(self, node: str | None = None, name: str | None = None) -> PodInfo:
         """Create a netexec Pod to probe from (pinned to ``node`` if given); wait until Ready."""
         name = self._create_client(node, name)
         return self.waiter.pod_ready(self.namespace, name)
 
+    @timed("create_ready")
     def client_pods(self, nodes: Sequence[str], prefix: str = "client") -> dict[str, PodInfo]:
         """Create ``{prefix}-{i}`` pinned to each of ``nodes`` at once, then wait until all are
         Ready; return them by node."""
         return self.client_pod_sets(nodes, prefix)[prefix]
 
+    @timed("create_ready")
     def client_pod_sets(
         self, nodes: Sequence[str], *prefixes: str
     ) -> dict[str, dict[str, PodInfo]]:
@@ -284,6 +331,7 @@ class Podnet:
             for prefix, by_node in names.items()
         }
 
+    @timed("create_ready")
     def host_network_pod(self, node: str, name: str | None = None) -> PodInfo:
         """Create a hostNetwork Pod on ``node`` to probe from (agnhost ``pause``: binds nothing
         on the host); wait until Ready. Needs ``--podnet-privileged``."""
@@ -331,6 +379,7 @@ class Podnet:
             self.waiter.default_service_account(self.namespace)
             self._service_account_ready = True
 
+    @timed("create_ready")
     def service_for(
         self, echo: Echo, name: str | None = None, *, dual_stack: bool = False
     ) -> ServiceInfo:
@@ -360,6 +409,7 @@ class Podnet:
 
     # ................................................................ reading
 
+    @_once_echoes_ready("observe")
     def pods(self, echo: Echo) -> list[PodInfo]:
         """The current (not terminating) Pods of ``echo``, sorted by node and name."""
         pods = self.cluster.pods(echo.namespace, waits.selector_string(echo.selector))
@@ -375,39 +425,47 @@ class Podnet:
     def read(self, obj: ServiceInfo | PodInfo | Echo) -> ServiceInfo | PodInfo | DeploymentInfo:
         """A fresh read: ``ServiceInfo`` for a Service, ``PodInfo`` for a Pod,
         ``DeploymentInfo`` for an echo Deployment."""
-        if isinstance(obj, ServiceInfo):
-            return self.cluster.read_service(obj.namespace, obj.name)
-        if isinstance(obj, PodInfo):
-            return self.cluster.read_pod(obj.namespace, obj.name)
-        if isinstance(obj, Echo):
-            return self.cluster.read_deployment(obj.namespace, obj.name)
+        self._settle_new_echoes()
+        with self.phases.timing("observe"):  # not @timed: it would hide the overloads
+            if isinstance(obj, ServiceInfo):
+                return self.cluster.read_service(obj.namespace, obj.name)
+            if isinstance(obj, PodInfo):
+                return self.cluster.read_pod(obj.namespace, obj.name)
+            if isinstance(obj, Echo):
+                return self.cluster.read_deployment(obj.namespace, obj.name)
         raise TypeError(f"podnet.read() takes a ServiceInfo, PodInfo or Echo, not {obj!r}")
 
+    @_once_echoes_ready("observe")
     def deployment(self, echo: Echo) -> DeploymentInfo:
         """A fresh read of ``echo``'s Deployment."""
         return self.cluster.read_deployment(echo.namespace, echo.name)
 
+    @_once_echoes_ready("observe")
     def endpoints(self, svc: ServiceInfo) -> EndpointSet:
         """What the Service's EndpointSlices list now."""
         return self.cluster.endpoints(svc.namespace, svc.name)
 
     # ................................................................ acting
 
+    @_once_echoes_ready("actions")
     def delete_pod(self, pod: PodInfo) -> PodInfo:
         """Delete one echo Pod; return its Ready replacement once the old Pod is gone."""
         return self._replace_one(
             pod, lambda: self.cluster.delete_pod(pod.namespace, pod.name, uid=pod.uid)
         )
 
+    @_once_echoes_ready("actions")
     def evict(self, pod: PodInfo) -> PodInfo:
         """Evict one echo Pod through the Eviction API; return its Ready replacement once the
         old Pod is gone."""
         return self._replace_one(pod, lambda: self.cluster.evict_pod(pod.namespace, pod.name))
 
+    @_once_echoes_ready("actions")
     def rollout_restart(self, echo: Echo) -> Replacement:
         """``kubectl rollout restart``: wait until every Pod is replaced and the old ones gone."""
         return self._roll(echo, lambda: self.cluster.rollout_restart(echo.namespace, echo.name))
 
+    @_once_echoes_ready("actions")
     def set_image(self, echo: Echo, image: str | None = None) -> Replacement:
         """``kubectl set image`` to ``image`` (default: the run's image) and wait for the
         rollout. When the image does not change, an env var in the template is bumped so the
@@ -423,6 +481,7 @@ class Podnet:
             echo, lambda: self.cluster.patch_deployment(echo.namespace, echo.name, patch)
         )
 
+    @_once_echoes_ready("actions")
     def terminate(self, pod: PodInfo) -> PodInfo:
         """Delete one echo Pod of a Deployment made with ``drain_seconds`` and return its Ready
         replacement, without waiting for the deleted Pod to go: it is terminating and keeps
@@ -433,6 +492,7 @@ class Podnet:
             wait_gone=False,
         )
 
+    @_once_echoes_ready("actions")
     def drain(self, echo: Echo) -> list[PodInfo]:
         """Scale ``echo`` to zero and return its Pods once every one is terminating (those
         ``terminate`` left draining too): made with ``drain_seconds``, they keep serving until
@@ -453,12 +513,14 @@ class Podnet:
         )
         return sorted(drained, key=lambda p: (p.node or "", p.name))
 
+    @_once_echoes_ready("actions")
     def scale(self, echo: Echo, replicas: int) -> list[PodInfo]:
         """Scale ``echo`` to ``replicas``; return its Pods once exactly that many are Ready
         (and, scaling down, the removed ones gone)."""
         self.cluster.scale_deployment(echo.namespace, echo.name, replicas)
         return self._settle(echo, replicas, deadline_name=waits.POD_REPLACEMENT)
 
+    @_once_echoes_ready("actions")
     def replace_all_pods(self, echo: Echo) -> Replacement:
         """Delete every Pod of ``echo`` at once; wait for as many Ready replacements and for
         every old Pod to be gone."""
@@ -472,6 +534,7 @@ class Podnet:
         )
         return Replacement(old, new, time.monotonic() - start)
 
+    @_once_echoes_ready("actions")
     def replace(self, echo: Echo, how: ReplacementKind) -> Replacement:
         """Replace Pods of ``echo`` the way ``how`` says; return them once the replacements are
         Ready and every replaced Pod is gone.
@@ -498,6 +561,7 @@ class Podnet:
             return Replacement(old, self.scale(echo, len(old)), time.monotonic() - start)
         raise ValueError(f"replace(how={how!r}): use one of {', '.join(REPLACEMENT_KINDS)}")
 
+    @_once_echoes_ready("actions")
     def set_ready(self, pod: PodInfo, ready: bool) -> float:
         """Switch the Pod's readiness probe to pass (``True``) or fail (``False``); return the
         seconds from the switch until the Pod's Ready condition follows. Only for Pods of an
@@ -529,6 +593,7 @@ class Podnet:
         self.waiter.pod_ready_is(pod.namespace, pod.name, ready)
         return time.monotonic() - start
 
+    @_once_echoes_ready("observe")
     def wait_endpoints(
         self,
         svc: ServiceInfo,
@@ -550,6 +615,7 @@ class Podnet:
 
     # ................................................................ probing
 
+    @_once_echoes_ready("probes")
     def probe(
         self,
         from_: PodInfo,
@@ -579,6 +645,7 @@ class Podnet:
             scale=self.timeout_scale,
         )
 
+    @_once_echoes_ready("probes")
     def probe_until(
         self,
         from_: PodInfo,
@@ -621,6 +688,7 @@ class Podnet:
                 )
             pause = PROBE_PACING
 
+    @_once_echoes_ready("probes")
     def converge(
         self,
         clients: Mapping[str, PodInfo],
@@ -656,6 +724,7 @@ class Podnet:
             )
         return Convergence(target, expect.description, seconds, results)
 
+    @_once_echoes_ready("probes")
     def probe_pairs(
         self,
         senders: Mapping[str, PodInfo],
@@ -699,6 +768,7 @@ class Podnet:
             pictures.attach_matrix(pairs.to_json())
         return found
 
+    @_once_echoes_ready("probes")
     def expect_reachable(
         self,
         from_: PodInfo,
@@ -722,6 +792,7 @@ class Podnet:
 
     # ................................................................ names
 
+    @_once_echoes_ready("probes")
     def service_names(self, svc: ServiceInfo, client: PodInfo) -> tuple[str, str]:
         """The fully qualified DNS name of ``svc`` and its short name, in the cluster domain
         that ``client``'s resolv.conf names. NOT VERIFIED when the cluster gives Pods no DNS."""
@@ -743,6 +814,7 @@ class Podnet:
             )
         return names.service_names(svc, domain)
 
+    @_once_echoes_ready("probes")
     def call_by_name(
         self, clients: Mapping[str, PodInfo], service_names: Sequence[str], pause: float = 0.0
     ) -> list[names.NameCall]:
@@ -757,6 +829,7 @@ class Podnet:
             )
         ]
 
+    @_once_echoes_ready("probes")
     def names_converge(
         self,
         clients: Mapping[str, PodInfo],
@@ -791,6 +864,7 @@ class Podnet:
 
     # ................................................................ flows
 
+    @_once_echoes_ready("probes")
     def udp_flows(
         self,
         clients: Mapping[str, PodInfo],
@@ -805,6 +879,7 @@ class Podnet:
         Pod."""
         return self._start_flows(clients, to, probes.UDP, answered_by)
 
+    @_once_echoes_ready("probes")
     def tcp_flows(
         self,
         clients: Mapping[str, PodInfo],
@@ -842,6 +917,7 @@ class Podnet:
         self.wait_flows(running, answered_by=answered_by, context="before any change")
         return running
 
+    @_once_echoes_ready("probes")
     def wait_flows(
         self,
         running: Mapping[str, flows.Flow],
@@ -891,6 +967,7 @@ class Podnet:
                 pause = FLOW_READ_PACING
         return took
 
+    @_once_echoes_ready("probes")
     def flow_calls_during(
         self, running: Mapping[str, flows.Flow], seconds: float
     ) -> dict[str, list[flows.FlowCall]]:
@@ -916,6 +993,7 @@ class Podnet:
             seen[node] = calls
         return seen
 
+    @_once_echoes_ready("probes")
     def flow_calls(self, flow: flows.Flow) -> list[flows.FlowCall]:
         """Every call of ``flow`` so far, oldest first."""
         calls, _ = flows.read(self.cluster, flow, scale=self.timeout_scale)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pytest_podnet import kube, waits, workloads
+from pytest_podnet import kube, phases, waits, workloads
 from pytest_podnet.facade import (  # re-exported: checks and tests import them from here too
     REPLACEMENT_KINDS,
     Convergence,
@@ -169,7 +169,9 @@ def _teardown(facade: Podnet, item: pytest.Item, keep: Keep) -> None:
         )
         errors: list[str] = []
     else:
-        errors = facade.undo.unwind(facade.deadline(waits.CLEANUP))
+        with facade.phases.timing("teardown"):
+            errors = facade.undo.unwind(facade.deadline(waits.CLEANUP))
+    facade.record(phases.VALUE_NAME, facade.phases.rounded())
     if restarted:
         facade.record("restarted_containers", [f"{p.ref} x{p.restarts}" for p in restarted])
         warnings.warn(
