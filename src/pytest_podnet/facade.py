@@ -4,7 +4,10 @@ A check arranges with the façade (``podnet.echo_deployment()``, ``podnet.client
 ``podnet.service_for(echo)``), acts with one verb (``podnet.replace(echo, "rollout-restart")``),
 and asserts on the typed values it returns. Every method that changes the cluster waits,
 watch-driven and within a named deadline (``waits``), for the state it promises before it
-returns. The fixtures that make one per test, bound to its own namespace, are in ``fixtures``.
+returns; only an echo Deployment's replicas are waited for at the next call that reads or acts,
+so that the Pods a check creates one call after another start side by side. Each method's time
+counts in one phase of the check (``phases``). The fixtures that make one per test, bound to its
+own namespace, are in ``fixtures``.
 """
 
 from __future__ import annotations
@@ -205,8 +208,9 @@ class Podnet:
         the schedulable nodes), ``"same-node"`` (every replica on the first schedulable node),
         or ``OnNode(name)`` (every replica pinned to that node). ``drain_seconds``: a deleted
         Pod keeps running and serving that long (see ``terminate``); 0: it exits at once.
-        ``switchable_readiness``: ``set_ready`` can switch its Pods' readiness (an exec probe,
-        each second; the default probe is netexec's own ``/healthz``, which costs far less).
+        ``switchable_readiness``: ``set_ready`` can switch its Pods' readiness (an exec probe
+        each second, a runc exec per Pod; other Pods have no readiness probe: Ready while
+        netexec runs).
         """
         return self.echo_deployments(
             {name: placement},
@@ -568,9 +572,8 @@ class Podnet:
         ``echo_deployment(..., switchable_readiness=True)``."""
         if pod.labels.get(workloads.READINESS_LABEL) != workloads.SWITCHABLE:
             raise ValueError(
-                f"set_ready({pod.ref}): its readiness is netexec's own /healthz, which no test "
-                "can switch; create its Deployment with "
-                "echo_deployment(..., switchable_readiness=True)"
+                f"set_ready({pod.ref}): the Pod has no readiness probe to switch; create its "
+                "Deployment with echo_deployment(..., switchable_readiness=True)"
             )
         command = (
             ["rm", "-f", workloads.UNREADY_FILE]

@@ -75,7 +75,7 @@ def test_set_ready_removes_and_readds_the_pod_in_the_endpoint_slices(podnet: Pod
     assert 0 < to_unready < podnet.deadline(waits.READINESS_CHANGE)
 
 
-def test_set_ready_refuses_a_pod_whose_readiness_is_netexec_s_own(podnet: Podnet) -> None:
+def test_set_ready_refuses_a_pod_without_switchable_readiness(podnet: Podnet) -> None:
     echo = podnet.echo_deployment(replicas=1, placement="same-node")
     (pod,) = podnet.pods(echo)
 
