@@ -36,7 +36,8 @@ pytestmark = needs_local_cluster
 @pytest.fixture
 def deny_label() -> Iterator[str]:
     """``key=value`` of a namespace label under which a VAP denies every Deployment create."""
-    token = secrets.token_hex(4)
+    # A letter first: kubectl's YAML reads a value like 12e45678 as a number, not a label value.
+    token = f"t{secrets.token_hex(4)}"
     key, name = "podnet.io/vap-test", f"podnet-test-deny-deployments-{token}"
     policy = {
         "apiVersion": "admissionregistration.k8s.io/v1",
