@@ -208,9 +208,8 @@ class Podnet:
         the schedulable nodes), ``"same-node"`` (every replica on the first schedulable node),
         or ``OnNode(name)`` (every replica pinned to that node). ``drain_seconds``: a deleted
         Pod keeps running and serving that long (see ``terminate``); 0: it exits at once.
-        ``switchable_readiness``: ``set_ready`` can switch its Pods' readiness (an exec probe
-        each second, a runc exec per Pod; other Pods have no readiness probe: Ready while
-        netexec runs).
+        ``switchable_readiness``: ``set_ready`` can switch its Pods' readiness (their exec
+        probe runs every second, not every 10 s: a runc exec per Pod each second).
         """
         return self.echo_deployments(
             {name: placement},
@@ -572,8 +571,9 @@ class Podnet:
         ``echo_deployment(..., switchable_readiness=True)``."""
         if pod.labels.get(workloads.READINESS_LABEL) != workloads.SWITCHABLE:
             raise ValueError(
-                f"set_ready({pod.ref}): the Pod has no readiness probe to switch; create its "
-                "Deployment with echo_deployment(..., switchable_readiness=True)"
+                f"set_ready({pod.ref}): its readiness probe runs every 10 s, too slow to "
+                "switch; create its Deployment with "
+                "echo_deployment(..., switchable_readiness=True)"
             )
         command = (
             ["rm", "-f", workloads.UNREADY_FILE]

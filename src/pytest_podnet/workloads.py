@@ -35,8 +35,8 @@ SERVICE_UDP_PORT: Final = 81
 #: The file whose presence makes a Pod with switchable readiness fail its readiness probe (in an
 #: emptyDir volume).
 UNREADY_FILE: Final = "/tmp/podnet/unready"
-#: Label of a Pod whose readiness a test can switch (``SWITCHABLE``); every other Pod has no
-#: readiness probe and is Ready while netexec runs.
+#: Label of a Pod whose readiness a test can switch (``SWITCHABLE``: its probe runs every second);
+#: every other Pod's probe runs every 10 s and needs three failures, too slow to switch.
 READINESS_LABEL: Final = "podnet.io/readiness"
 SWITCHABLE: Final = "switchable"
 #: One Pod per node: the echo Pods of a workload repel each other by hostname.
