@@ -66,7 +66,7 @@ def test_readiness_off_removes_the_pod_and_on_adds_it_back(podnet, placement):
     """A Pod whose readiness fails MUST leave the Service's ready endpoints, and MUST come back
     when it passes again; the times from the Pod's Ready condition changing to the slices
     following it are recorded (NotReady -> removed, Ready -> listed)."""
-    echo = podnet.echo_deployment(replicas=2, placement=placement, switchable_readiness=True)
+    echo = podnet.echo_deployment(replicas=2, placement=placement)
     svc = podnet.service_for(echo)
     pod, other = podnet.pods(echo)
 
@@ -87,7 +87,7 @@ def test_cluster_ip_never_sends_traffic_to_an_unready_pod(podnet, placement):
     """Once a not-Ready Pod left the EndpointSlices, requests to the ClusterIP MUST NOT reach it
     from any node, although it still runs and answers on its own IP; the time from its removal
     to the slowest node's dataplane following is recorded (removed -> no longer answering)."""
-    echo = podnet.echo_deployment(replicas=2, placement=placement, switchable_readiness=True)
+    echo = podnet.echo_deployment(replicas=2, placement=placement)
     clients = podnet.client_pods([n.name for n in podnet.nodes()])
     svc = podnet.service_for(echo)
     unready, ready = podnet.pods(echo)

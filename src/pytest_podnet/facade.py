@@ -198,7 +198,6 @@ class Podnet:
         placement: Placement = workloads.SPREAD,
         name: str = "echo",
         drain_seconds: int = 0,
-        switchable_readiness: bool = False,
     ) -> Echo:
         """Create an agnhost netexec Deployment; every replica is Ready before the façade's
         next call that reads or acts (creating more Pods or Services does not wait, so they
@@ -208,24 +207,12 @@ class Podnet:
         the schedulable nodes), ``"same-node"`` (every replica on the first schedulable node),
         or ``OnNode(name)`` (every replica pinned to that node). ``drain_seconds``: a deleted
         Pod keeps running and serving that long (see ``terminate``); 0: it exits at once.
-        ``switchable_readiness``: ``set_ready`` can switch its Pods' readiness (their exec
-        probe runs every second, not every 10 s: a runc exec per Pod each second).
         """
-        return self.echo_deployments(
-            {name: placement},
-            replicas,
-            drain_seconds=drain_seconds,
-            switchable_readiness=switchable_readiness,
-        )[name]
+        return self.echo_deployments({name: placement}, replicas, drain_seconds=drain_seconds)[name]
 
     @timed("create_ready")
     def echo_deployments(
-        self,
-        placements: Mapping[str, Placement],
-        replicas: int = 1,
-        *,
-        drain_seconds: int = 0,
-        switchable_readiness: bool = False,
+        self, placements: Mapping[str, Placement], replicas: int = 1, *, drain_seconds: int = 0
     ) -> dict[str, Echo]:
         """Create one echo Deployment per ``{name: placement}`` at once (as ``echo_deployment``
         does); return them by name. Every replica of all of them is Ready before the façade's
@@ -234,7 +221,7 @@ class Podnet:
         Their Pods start side by side, so the wait is that of the slowest, not the sum.
         """
         echoes = {
-            name: self._create_echo(name, placement, replicas, drain_seconds, switchable_readiness)
+            name: self._create_echo(name, placement, replicas, drain_seconds)
             for name, placement in placements.items()
         }
         self._new_echoes += [(echo, replicas) for echo in echoes.values()]
@@ -251,12 +238,7 @@ class Podnet:
                 self._settle(echo, replicas, deadline_name=waits.POD_STARTUP)
 
     def _create_echo(
-        self,
-        name: str,
-        placement: Placement,
-        replicas: int,
-        drain_seconds: int,
-        switchable_readiness: bool,
+        self, name: str, placement: Placement, replicas: int, drain_seconds: int
     ) -> Echo:
         nodes = [n.name for n in self.nodes()]
         node: str | None = None
@@ -290,7 +272,6 @@ class Podnet:
             node=node,
             test=self.node_id,
             drain_seconds=drain_seconds,
-            switchable_readiness=switchable_readiness,
         )
         self.cluster.create_deployment(self.namespace, body)
         self.undo.push(
@@ -567,14 +548,7 @@ class Podnet:
     @_once_echoes_ready("actions")
     def set_ready(self, pod: PodInfo, ready: bool) -> float:
         """Switch the Pod's readiness probe to pass (``True``) or fail (``False``); return the
-        seconds from the switch until the Pod's Ready condition follows. Only for Pods of an
-        ``echo_deployment(..., switchable_readiness=True)``."""
-        if pod.labels.get(workloads.READINESS_LABEL) != workloads.SWITCHABLE:
-            raise ValueError(
-                f"set_ready({pod.ref}): its readiness probe runs every 10 s, too slow to "
-                "switch; create its Deployment with "
-                "echo_deployment(..., switchable_readiness=True)"
-            )
+        seconds from the switch until the Pod's Ready condition follows."""
         command = (
             ["rm", "-f", workloads.UNREADY_FILE]
             if ready

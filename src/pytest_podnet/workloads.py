@@ -32,13 +32,8 @@ HTTP_PORT: Final = 8080
 UDP_PORT: Final = 8081
 SERVICE_HTTP_PORT: Final = 80
 SERVICE_UDP_PORT: Final = 81
-#: The file whose presence makes a Pod with switchable readiness fail its readiness probe (in an
-#: emptyDir volume).
+#: The file whose presence makes a Pod fail its readiness probe (in an emptyDir volume).
 UNREADY_FILE: Final = "/tmp/podnet/unready"
-#: Label of a Pod whose readiness a test can switch (``SWITCHABLE``: its probe runs every second);
-#: every other Pod's probe runs every 10 s and needs three failures, too slow to switch.
-READINESS_LABEL: Final = "podnet.io/readiness"
-SWITCHABLE: Final = "switchable"
 #: One Pod per node: the echo Pods of a workload repel each other by hostname.
 SPREAD: Final = "spread"
 #: Every replica on one node (the first schedulable one).
@@ -143,15 +138,13 @@ def echo_deployment(
     node: str | None = None,
     test: str | None = None,
     drain_seconds: int = 0,
-    switchable_readiness: bool = False,
 ) -> Manifest:
     """An agnhost netexec Deployment: every replica pinned to ``node`` if given, otherwise at
     most one replica on a node (required anti-affinity).
 
     ``drain_seconds``: a deleted Pod keeps running and serving that long (netexec
     ``--delay-shutdown``; its grace period is 5 s longer), as a backend draining its connections
-    would; 0: it exits at once. ``switchable_readiness``: the Pods are Ready unless
-    ``UNREADY_FILE`` exists (``Podnet.set_ready`` creates and removes it)."""
+    would; 0: it exits at once."""
     selector = workload_selector(name)
     deployment = manifest("echo-deployment.yaml")
     meta = deployment["metadata"]
@@ -169,11 +162,6 @@ def echo_deployment(
     if drain_seconds:
         template["spec"]["terminationGracePeriodSeconds"] = drain_seconds + 5
         template["spec"]["containers"][0]["args"].append(f"--delay-shutdown={drain_seconds}")
-    if switchable_readiness:
-        template["metadata"]["labels"][READINESS_LABEL] = SWITCHABLE
-        template["spec"]["containers"][0]["readinessProbe"] = manifest(
-            "switchable-readiness-probe.yaml"
-        )
     return deployment
 
 

@@ -52,7 +52,7 @@ def test_service_lists_exactly_the_ready_pods_and_keeps_the_client_ip(podnet: Po
 
 
 def test_set_ready_removes_and_readds_the_pod_in_the_endpoint_slices(podnet: Podnet) -> None:
-    echo = podnet.echo_deployment(replicas=2, switchable_readiness=True)
+    echo = podnet.echo_deployment(replicas=2)
     svc = podnet.service_for(echo)
     first, second = podnet.pods(echo)
 
@@ -73,16 +73,6 @@ def test_set_ready_removes_and_readds_the_pod_in_the_endpoint_slices(podnet: Pod
     podnet.record("removed_seconds", removal)
     podnet.record("readded_seconds", readded)
     assert 0 < to_unready < podnet.deadline(waits.READINESS_CHANGE)
-
-
-def test_set_ready_refuses_a_pod_without_switchable_readiness(podnet: Podnet) -> None:
-    echo = podnet.echo_deployment(replicas=1, placement="same-node")
-    (pod,) = podnet.pods(echo)
-
-    with pytest.raises(ValueError, match=r"switchable_readiness=True"):
-        podnet.set_ready(pod, False)
-
-    assert podnet.read(pod).ready is True
 
 
 def test_delete_pod_and_evict_return_a_new_ready_pod_after_the_old_one_is_gone(
