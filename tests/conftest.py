@@ -28,7 +28,8 @@ def _verdicts_match_the_shipped_schema(request: pytest.FixtureRequest) -> Iterat
     """After each test: every verdict file in its ``tmp_path`` / ``pytester`` directory matches
     ``pytest_podnet/schema/verdict-v2.schema.json`` (teardown error naming the file otherwise)."""
     yield
-    funcargs = getattr(request.node, "funcargs", {})
+    # pytest empties funcargs (None) when an interrupted session tears fixtures down.
+    funcargs = getattr(request.node, "funcargs", None) or {}
     directories = [funcargs.get("tmp_path"), getattr(funcargs.get("pytester"), "path", None)]
     bad: dict[str, list[str]] = {}
     for directory in directories:
