@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
@@ -42,7 +43,8 @@ Family = Literal["IPv4", "IPv6"]
 Scope = Literal["same-node", "cross-node", "every-pair"]
 #: What receives a pair's probe: a Pod, or a Service whose one backend runs on that node.
 Receiver = PodInfo | ServiceInfo
-#: Runs one sender's probes in one exec; results in probe order.
+#: Runs one sender's probes in one exec; results in probe order. Called from several threads
+#: at once (one per sender).
 ProbeRunner = Callable[[PodInfo, Sequence[Probe]], Sequence[ProbeResult]]
 
 
@@ -226,10 +228,11 @@ def probe_pairs(
     """Probe ``/clientip`` across the ``scope`` pairs; one matrix per protocol and family.
 
     ``senders`` and ``receivers`` map a node name to the Pod (or Service) on that node. Every
-    pair is probed before anything is judged; ``run`` makes one call per sender, protocol and
-    family with all of that sender's probes. A pair whose sender or receiver has no address in a
-    family counts as unreachable in it. Nothing to probe (no pair, no family) is ``NotVerified``:
-    the check could not observe, which says nothing about the guarantee.
+    pair is probed before anything is judged; ``run`` makes one call per sender with all of that
+    sender's probes (every protocol and family), the senders' calls side by side. A pair whose
+    sender or receiver has no address in a family counts as unreachable in it. Nothing to probe
+    (no pair, no family) is ``NotVerified``: the check could not observe, which says nothing
+    about the guarantee.
     """
     nodes = sorted(set(senders) | set(receivers))
     pairs = pairs_in(scope, nodes)
@@ -243,19 +246,29 @@ def probe_pairs(
             f"no IP family to probe {what} in: {dict(receivers)}",
             "give the Pods and Services an address in a common IP family",
         )
-    matrices = []
+    matrices: list[PairMatrix] = []
+    #: Per sender node, every probe it makes, with the matrix, family and receiver it is for.
+    batches: dict[str, list[tuple[PairMatrix, str, str, Probe]]] = {}
     for protocol in protocols:
         for family in families:
             matrix = PairMatrix(f"{what}, {scope}, {protocol} /clientip, {family}", nodes)
-            for src, sender in senders.items():
-                crossings = _row(matrix, src, sender, receivers, pairs, protocol, family)
-                if not crossings:
-                    continue
-                results = run(sender, [probe for _, probe in crossings])
-                sender_ip = address(sender, family) or ""
-                for (dst, _), result in zip(crossings, results, strict=True):
-                    matrix.judge(Crossing(src, dst, sender, sender_ip, result), expect)
             matrices.append(matrix)
+            for src, sender in senders.items():
+                for dst, probe in _row(matrix, src, sender, receivers, pairs, protocol, family):
+                    batches.setdefault(src, []).append((matrix, family, dst, probe))
+
+    def call(src: str) -> Sequence[ProbeResult]:
+        return run(senders[src], [probe for *_, probe in batches[src]])
+
+    # The senders' execs run side by side: a row that waits out a convergence deadline (a node
+    # whose dataplane is down) costs that deadline once, not once per sender and protocol.
+    with ThreadPoolExecutor(max_workers=max(1, len(batches))) as pool:
+        results = dict(zip(batches, pool.map(call, batches), strict=True))
+    for src, items in batches.items():
+        sender = senders[src]
+        for (matrix, family, dst, _), result in zip(items, results[src], strict=True):
+            crossing = Crossing(src, dst, sender, address(sender, family) or "", result)
+            matrix.judge(crossing, expect)
     return PairMatrices(tuple(matrices))
 
 

@@ -85,7 +85,10 @@ def test_a_clean_network_gives_one_ok_matrix_per_protocol_and_one_exec_per_sende
         "pod -> pod, every-pair, http /clientip, IPv4",
         "pod -> pod, every-pair, udp /clientip, IPv4",
     ]
-    assert [(name, len(batch)) for name, batch in network.batches] == [("s1", 2), ("s2", 2)] * 2
+    # One exec per sender with both protocols' probes (the senders' execs run side by side).
+    assert sorted((name, len(batch)) for name, batch in network.batches) == [("s1", 4), ("s2", 4)]
+    (s1_batch,) = [batch for name, batch in network.batches if name == "s1"]
+    assert [p.protocol for p in s1_batch] == ["http", "http", "udp", "udp"]
     assert found.matrices[0].headline() == (
         "all 4 node pairs ok [pod -> pod, every-pair, http /clientip, IPv4]"
     )
