@@ -69,6 +69,21 @@ if [ ! -x "$VENV/bin/pip" ]; then
     exit 1
   fi
 fi
+# uv (from PyPI, into the venv) installs the package and its dependencies in seconds, where pip
+# takes over a minute (it resolves in Python and byte-compiles every module: 71 s against 7 s with
+# an empty uv cache, measured 2026-12-03). pip stays the fallback whenever uv cannot be had or fails.
+venv_install() {
+  if [ -x "$VENV/bin/uv" ] ||
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check uv >/dev/null 2>&1; then
+    # uv reads no pip configuration: hand it pip's index if one is set in the environment.
+    if UV_DEFAULT_INDEX=${UV_DEFAULT_INDEX:-${PIP_INDEX_URL:-https://pypi.org/simple}} \
+      "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" "$@"; then
+      return 0
+    fi
+    say "uv pip install failed; installing with pip instead"
+  fi
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$@"
+}
 # Reinstall only when pyproject.toml changed (the install is editable: code changes need none).
 # The dev extra holds the report extra's packages too, so a dev venv serves --report as well.
 extra=base
@@ -78,8 +93,8 @@ want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 have=$(cat "$VENV/.podnet-install" 2>/dev/null || true)
 if [ "$have" != "$want dev" ] && [ "$have" != "$want $extra" ]; then
   spec=$(case "$extra" in dev) echo '.[dev]' ;; report) echo '.[report]' ;; *) echo '.' ;; esac)
-  say "pip install -e '$spec' into $VENV"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$spec"
+  say "install -e '$spec' into $VENV"
+  venv_install -e "$spec"
   echo "$want $extra" >"$VENV/.podnet-install"
 fi
 if [ "$with_report" = 1 ]; then
