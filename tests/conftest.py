@@ -1,8 +1,9 @@
 """The project's own test run: wall time per test directory, printed at the end (CI reads it),
 and every JSON verdict a test leaves in its temporary directories checked against the schema.
 
-The directories run one after another, so a directory's wall time is from the start of its first
-test to the end of its last one (module fixtures included: they run inside those phases).
+A directory's wall time is the sum of its tests' times from setup to teardown (module fixtures
+included: they run inside those phases), so it is right also when pytest runs a directory's
+tests apart (the cluster-restarting tests of tests/localcluster run last).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from pathlib import Path
 import pytest
 import verdicts
 
-_spans: dict[str, list[float]] = {}
+#: When each running test started, and the seconds of every finished test per directory.
+_started: dict[str, float] = {}
+_seconds: dict[str, float] = {}
 
 
 def _directory(nodeid: str) -> str:
@@ -39,17 +42,19 @@ def _verdicts_match_the_shipped_schema(request: pytest.FixtureRequest) -> Iterat
 
 
 def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
-    span = _spans.setdefault(_directory(nodeid), [time.monotonic(), 0.0])
-    span[1] = time.monotonic()
+    _started[nodeid] = time.monotonic()
 
 
 def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
-    _spans.setdefault(_directory(nodeid), [time.monotonic(), 0.0])[1] = time.monotonic()
+    started = _started.pop(nodeid, None)
+    if started is not None:
+        directory = _directory(nodeid)
+        _seconds[directory] = _seconds.get(directory, 0.0) + time.monotonic() - started
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not _spans:
+    if not _seconds:
         return
     terminalreporter.section("wall time per test directory")
-    for directory, (start, end) in _spans.items():
-        terminalreporter.write_line(f"tests/{directory:<14} {end - start:8.1f} s")
+    for directory, seconds in _seconds.items():
+        terminalreporter.write_line(f"tests/{directory:<14} {seconds:8.1f} s")
