@@ -53,6 +53,26 @@ if [ "$job" = suites ]; then
     --podnet-report=reports/podnet.json "$@"
 else
   # --podnet points the integration tests (and their inner runs) at the local cluster; the unit
-  # tests run their own inner sessions with pytester and are unaffected.
-  "$VENV/bin/python" -m pytest --podnet --podnet-kubeconfig="$kubeconfig" tests/ "$@"
+  # tests run their own inner sessions with pytester and need no cluster.
+  cluster_tests() { "$VENV/bin/python" -m pytest --podnet --podnet-kubeconfig="$kubeconfig" "$@"; }
+  for arg in "$@"; do
+    case "$arg" in
+      -*) ;;
+      *) if [ -e "${arg%%::*}" ]; then
+           cluster_tests "$@" # test paths given: one session for exactly those
+           exit
+         fi ;;
+    esac
+  done
+  # The whole of tests/ in two sessions: the unit tests on 2 xdist workers (~240 inner pytest
+  # sessions, CPU-bound: 163 s one at a time), then everything that uses the cluster, one test
+  # at a time (faults and lifecycle tests take the whole cluster). Exit 5 (nothing collected)
+  # of one session is fine when the other ran tests: a -k or -m that matches only there.
+  unit=0 rest=0
+  "$VENV/bin/python" -m pytest -n 2 tests/unit "$@" || unit=$?
+  cluster_tests tests/ --ignore=tests/unit "$@" || rest=$?
+  if [ "$unit" = 5 ] && [ "$rest" != 5 ]; then unit=0; fi
+  if [ "$rest" = 5 ] && [ "$unit" != 5 ]; then rest=0; fi
+  if [ "$unit" != 0 ]; then exit "$unit"; fi
+  exit "$rest"
 fi

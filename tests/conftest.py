@@ -55,6 +55,6 @@ def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str])
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not _seconds:
         return
-    terminalreporter.section("wall time per test directory")
+    terminalreporter.section("time per test directory (the sum of its tests; over xdist workers)")
     for directory, seconds in _seconds.items():
         terminalreporter.write_line(f"tests/{directory:<14} {seconds:8.1f} s")
