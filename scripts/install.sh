@@ -72,12 +72,15 @@ fi
 # uv (from PyPI, into the venv) installs the package and its dependencies in seconds, where pip
 # takes over a minute (it resolves in Python and byte-compiles every module: 71 s against 7 s with
 # an empty uv cache, measured 2026-12-03). pip stays the fallback whenever uv cannot be had or fails.
+# --compile-bytecode as pip does: with PYTHONDONTWRITEBYTECODE set (as on our CI machine) nothing
+# else ever writes the .pyc files, and every pytest process would compile the Kubernetes client
+# anew (the unit tests took 175 s instead of 87 s with -n 2).
 venv_install() {
   if [ -x "$VENV/bin/uv" ] ||
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check uv >/dev/null 2>&1; then
     # uv reads no pip configuration: hand it pip's index if one is set in the environment.
     if UV_DEFAULT_INDEX=${UV_DEFAULT_INDEX:-${PIP_INDEX_URL:-https://pypi.org/simple}} \
-      "$VENV/bin/uv" pip install -q --python "$VENV/bin/python" "$@"; then
+      "$VENV/bin/uv" pip install -q --compile-bytecode --python "$VENV/bin/python" "$@"; then
       return 0
     fi
     say "uv pip install failed; installing with pip instead"
