@@ -8,11 +8,12 @@ cluster (a real pytest run in a subprocess, as a user would) and asserts that
   address in its Pod CIDR),
 - every other check still passes (a check failing for an unrelated fault would be noise),
 - a check only two faults together can catch fails under the pair (``PAIR_EXPECTATIONS``),
-- once every fault is removed, the checks that any fault caught pass again,
+- once every fault is removed, every check passes: the healthy cluster's run, which comes last
+  so that it also shows the faults left nothing behind,
 - every check of the suites is caught by at least one fault, or is listed with the reason no
   fault here can catch it.
 
-A clean run comes first: every check must pass on the healthy cluster. Every suites run goes
+Every suites run goes
 through the least-privilege ServiceAccount (manifests/rbac.yaml, confined by
 manifests/confine.yaml), as CI should run the suites on a user's cluster. Each suites run uses
 ``-n 2`` (pytest-xdist), as users run them, and ``-n 4`` under the faults that make most checks
@@ -315,8 +316,10 @@ class Matrix:
         self.columns: dict[str, dict[str, str]] = {}
         self.seconds: dict[str, float] = {}
 
-    def add_column(self, name: str, cells: dict[str, str], seconds: float) -> None:
-        self.columns[name] = cells
+    def add_column(
+        self, name: str, cells: dict[str, str], seconds: float, *, first: bool = False
+    ) -> None:
+        self.columns = {name: cells, **self.columns} if first else {**self.columns, name: cells}
         self.seconds[name] = seconds
         for check in cells:
             if check not in self.checks:
@@ -387,36 +390,6 @@ def matrix() -> Iterator[Matrix]:
     )
 
 
-@pytest.fixture(scope="module")
-def healthy(
-    suites_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory, matrix: Matrix
-) -> SuiteRun:
-    """The whole suite on the healthy cluster: the baseline every fault is compared with."""
-    run = run_suites(suites_kubeconfig, tmp_path_factory.mktemp("healthy"))
-    matrix.add_column(
-        "no fault",
-        {c: "pass" if o == PASSED else o for c, o in run.outcomes.items()},
-        run.seconds,
-    )
-    return run
-
-
-def test_every_check_passes_on_the_healthy_cluster(healthy: SuiteRun) -> None:
-    failed = {c: healthy.texts.get(c, "")[:400] for c in healthy.not_passed()}
-    assert not failed, f"checks did not pass on the healthy cluster: {failed}"
-    assert healthy.passed(), "the suites ran no check"
-
-
-def test_every_check_is_caught_by_some_fault_or_listed_with_a_reason(healthy: SuiteRun) -> None:
-    caught = set().union(*(e.catches for e in EXPECTATIONS))
-    uncaught = sorted(set(healthy.outcomes) - caught - set(UNCAUGHT))
-    assert not uncaught, f"no fault catches {uncaught}: add a fault or list it in UNCAUGHT"
-    unknown = sorted((caught | set(UNCAUGHT)) - set(healthy.outcomes))
-    assert not unknown, f"the expectations name checks the suites do not have: {unknown}"
-    stale = sorted(caught & set(UNCAUGHT))
-    assert not stale, f"listed as uncaught, yet a fault catches them: {stale}"
-
-
 @pytest.fixture
 def applied_fault(request: pytest.FixtureRequest, kubeconfig: Path) -> Iterator[list[str]]:
     """Apply the fault named by the test's parameter; remove it whatever happens."""
@@ -466,7 +439,6 @@ class FaultSite:
 def test_fault_is_caught_by_exactly_its_checks(
     applied_fault: list[str],
     expectation: Expectation,
-    healthy: SuiteRun,
     suites_kubeconfig: Path,
     tmp_path: Path,
     matrix: Matrix,
@@ -573,23 +545,42 @@ def test_fault_pair_is_caught_by_its_checks(
         assert expectation.evidence in text, f"{check} lacks {expectation.evidence!r}: {text[:300]}"
 
 
-def test_checks_pass_again_once_every_fault_is_removed(
-    suites_kubeconfig: Path, tmp_path: Path
-) -> None:
-    """After the last fault is removed, every check any fault caught passes again.
+@pytest.fixture(scope="module")
+def healed(
+    suites_kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory, matrix: Matrix
+) -> SuiteRun:
+    """The whole suite once every fault is removed: the "no fault" column of the matrix.
 
-    One run for all faults rather than one per fault: each fault's own run already shows that
-    the fault before it left nothing behind that breaks a check outside its expectations, so
-    this run is what is left to show, for the last fault and for checks that faults share.
+    It comes last rather than first: one run shows both that every check passes on a healthy
+    cluster and that no fault left anything behind that breaks one (each fault's own run shows
+    the same for the faults before it, outside its expectations). A cluster that is broken
+    from the start shows up earlier anyway, as false alarms under the first fault.
     """
     assert faults.applied() == {}, f"still applied: {faults.applied()}"
-    caught = set().union(*(e.catches for e in EXPECTATIONS))
-    names = sorted({c.split("[")[0] for c in caught})
-    rerun = run_suites(suites_kubeconfig, tmp_path / "after", *names)
-    assert rerun.passed(), f"nothing ran for {names}"
-    assert not rerun.not_passed(), (
-        f"once the faults are removed these still do not pass: {sorted(rerun.not_passed())}"
+    run = run_suites(suites_kubeconfig, tmp_path_factory.mktemp("healed"))
+    matrix.add_column(
+        "no fault",
+        {c: "pass" if o == PASSED else o for c, o in run.outcomes.items()},
+        run.seconds,
+        first=True,
     )
+    return run
+
+
+def test_every_check_passes_once_every_fault_is_removed(healed: SuiteRun) -> None:
+    failed = {c: healed.texts.get(c, "")[:400] for c in healed.not_passed()}
+    assert not failed, f"checks did not pass on the healthy cluster: {failed}"
+    assert healed.passed(), "the suites ran no check"
+
+
+def test_every_check_is_caught_by_some_fault_or_listed_with_a_reason(healed: SuiteRun) -> None:
+    caught = set().union(*(e.catches for e in EXPECTATIONS))
+    uncaught = sorted(set(healed.outcomes) - caught - set(UNCAUGHT))
+    assert not uncaught, f"no fault catches {uncaught}: add a fault or list it in UNCAUGHT"
+    unknown = sorted((caught | set(UNCAUGHT)) - set(healed.outcomes))
+    assert not unknown, f"the expectations name checks the suites do not have: {unknown}"
+    stale = sorted(caught & set(UNCAUGHT))
+    assert not stale, f"listed as uncaught, yet a fault catches them: {stale}"
 
 
 def test_faults_are_all_removed() -> None:
