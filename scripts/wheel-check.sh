@@ -25,7 +25,14 @@ git archive --format=tar HEAD | tar -x -C "$work/src"
   -w "$work/dist" "$work/src"
 wheel=$(echo "$work"/dist/pytest_podnet-*.whl)
 echo "wheel-check: built $(basename "$wheel")"
-"$work/venv/bin/python" -m pip install -q --disable-pip-version-check "$wheel"
+# Installed by the checkout's uv when it has one (scripts/install.sh puts it there): the same
+# wheel, the same dependency metadata, 5 s instead of pip's 45 s; pip otherwise, or if uv fails.
+if ! { [ -x "$root/.venv/bin/uv" ] &&
+  UV_DEFAULT_INDEX=${UV_DEFAULT_INDEX:-${PIP_INDEX_URL:-https://pypi.org/simple}} \
+    "$root/.venv/bin/uv" pip install -q --compile-bytecode --python "$work/venv/bin/python" \
+    "$wheel"; }; then
+  "$work/venv/bin/python" -m pip install -q --disable-pip-version-check "$wheel"
+fi
 
 # The installed package, not the checkout: an empty directory, no test path, no ini.
 cd "$work/empty"
