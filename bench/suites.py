@@ -1,9 +1,14 @@
 """Benchmark the conformance suites: wall time of a full run, serial and with `-n 2`.
 
-    sudo python bench/suites.py [--rounds N] [--kubeconfig PATH] [--update-docs]
+    sudo python bench/suites.py [--rounds N] [--kubeconfig PATH] [--nodes N] [--upstream]
+                                [--profiles serial,xdist-2,quick] [--update-docs]
 
-Runs against the embedded local cluster unless --kubeconfig is given (started if needed and
-stopped afterwards only if this script started it). Prints one JSON object; asserts nothing.
+Runs against the embedded local cluster unless --kubeconfig is given (started with --nodes N,
+default 2, if none is running, and stopped afterwards only if this script started it). Prints
+one JSON object; asserts nothing. Each run also gives the node pairs its G2 checks covered
+(``node_pairs`` per check). With --upstream, the upstream e2e specs that overlap G2/G3
+(bench/upstream.py) run on the same cluster with ``ginkgo --procs=2``, and the ratio of their
+wall time to ours with ``-n 2`` is printed.
 
 Besides each profile's wall time it reads, from each run's JSON verdict, the seconds every check
 spent per phase (the façade's ``phase_seconds``: create -> Ready, actions, probes, observe,
@@ -33,6 +38,10 @@ PROFILES = {"serial": [], "xdist-2": ["-n", "2"], "quick": ["--podnet-quick"]}
 OUTCOMES = ("PASS", "FAIL", "NOT VERIFIED", "SKIPPED")
 DOCS = ROOT / "docs" / "suites.md"
 BEGIN, END = "<!-- bench/suites.py begin -->", "<!-- bench/suites.py end -->"
+SCALE_BEGIN = "<!-- bench/suites.py --scale begin -->"
+SCALE_END = "<!-- bench/suites.py --scale end -->"
+#: The check whose node pairs the scale table shows (every ordered pair of distinct nodes).
+CROSS_NODE = "test_pod_to_pod_traffic_keeps_the_sender_pod_ip[cross-node]"
 
 
 def run(kubeconfig: str, extra: list[str]) -> dict[str, object]:
@@ -66,6 +75,11 @@ def run(kubeconfig: str, extra: list[str]) -> dict[str, object]:
         **{outcome: outcomes.count(outcome) for outcome in OUTCOMES},
         "checks_s": round(sum(c["duration"] for c in checks), 1),
         "phases_s": phase_totals(checks),
+        "node_pairs": {
+            c["nodeid"].rsplit("::", 1)[-1]: c["values"]["node_pairs"]
+            for c in checks
+            if "node_pairs" in c["values"]
+        },
     }
 
 
@@ -80,19 +94,30 @@ def phase_totals(checks: list[dict[str, object]]) -> dict[str, float]:
     return {phase: round(seconds, 1) for phase, seconds in totals.items()}
 
 
-def markdown(figures: dict[str, dict[str, object]]) -> str:
-    """The figures as the table docs/suites.md shows."""
+def markdown(figures: dict[str, dict[str, object]], nodes: int) -> str:
+    """The figures as the table docs/suites.md shows (needs the serial profile)."""
     lines = [
         f"Written by `python bench/suites.py --update-docs` on {datetime.now(UTC):%Y-%m-%d %H:%M} "
-        "UTC (embedded 2-node cluster; one round each).",
+        f"UTC (embedded {nodes}-node cluster; one round each).",
         "",
         "| profile | exit | " + " | ".join(OUTCOMES) + " | wall (median) |",
         "|---|---|" + "---|" * len(OUTCOMES) + "---|",
     ]
     for name, figure in figures.items():
+        if name == "upstream":
+            continue
         first = figure["runs"][0]  # type: ignore[index]
         counts = " | ".join(str(first[o]) for o in OUTCOMES)
         lines.append(f"| {name} | {first['exit']} | {counts} | {figure['median_s']} s |")
+    if "upstream" in figures:
+        theirs = figures["upstream"]["runs"][0]  # type: ignore[index]
+        lines += [
+            "",
+            f"Upstream e2e, the {theirs['specs_focused']} specs that overlap G2/G3"
+            f" (bench/upstream.py), `ginkgo --procs={theirs['procs']}` on the same cluster:"
+            f" {theirs['ran']} ran, {theirs['passed']} passed, {theirs['seconds']} s wall,"
+            f" {figures['upstream'].get('ratio_to_xdist_2')} x our `-n 2` wall time.",
+        ]
     serial = figures["serial"]["runs"][0]  # type: ignore[index]
     spent: dict[str, float] = serial["phases_s"]
     checks = serial["checks_s"]
@@ -112,41 +137,102 @@ def markdown(figures: dict[str, dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def update_docs(table: str) -> None:
+def update_docs(table: str, begin: str = BEGIN, end_marker: str = END) -> None:
     text = DOCS.read_text()
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    start, end = text.index(begin) + len(begin), text.index(end_marker)
     DOCS.write_text(text[:start] + "\n" + table + "\n" + text[end:])
+
+
+def scale(node_counts: list[int]) -> list[dict[str, object]]:
+    """The full suites with ``-n 2`` on a fresh local cluster of each size (taken down after)."""
+    from pytest_podnet.localcluster import cluster
+
+    rows: list[dict[str, object]] = []
+    try:
+        for nodes in node_counts:
+            cluster.down()
+            kubeconfig = str(cluster.up(nodes))
+            rows.append({"nodes": nodes, **run(kubeconfig, PROFILES["xdist-2"])})
+    finally:
+        cluster.down()
+    return rows
+
+
+def scale_markdown(rows: list[dict[str, object]]) -> str:
+    first = cast(float, rows[0]["seconds"]) / cast(int, rows[0]["nodes"])
+    lines = [
+        f"Written by `python bench/suites.py --scale {','.join(str(r['nodes']) for r in rows)}"
+        f" --update-docs` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (a fresh embedded cluster"
+        " of each size, the full suites with `-n 2`, one round each).",
+        "",
+        "| nodes | exit | PASS | FAIL | NOT VERIFIED | wall | wall / nodes, relative to the"
+        f" first | node pairs of `{CROSS_NODE}` |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        per_node = cast(float, row["seconds"]) / cast(int, row["nodes"])
+        pairs = cast(dict[str, int], row["node_pairs"]).get(CROSS_NODE, "-")
+        lines.append(
+            f"| {row['nodes']} | {row['exit']} | {row['PASS']} | {row['FAIL']} |"
+            f" {row['NOT VERIFIED']} | {row['seconds']} s | {per_node / first:.2f} | {pairs} |"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--kubeconfig")
+    parser.add_argument("--nodes", type=int, default=2, help="nodes of a local cluster we start")
+    parser.add_argument("--profiles", default=",".join(PROFILES), help="comma-separated")
+    parser.add_argument("--upstream", action="store_true", help="also the upstream e2e specs")
+    parser.add_argument(
+        "--scale", help="instead: `-n 2` on a fresh local cluster of each size, e.g. 2,4,6"
+    )
     parser.add_argument(
         "--update-docs", action="store_true", help="also write the table into docs/suites.md"
     )
     args = parser.parse_args()
+    if args.scale:
+        rows = scale([int(n) for n in args.scale.split(",")])
+        print(json.dumps(rows, indent=2))
+        if args.update_docs:
+            update_docs(scale_markdown(rows), SCALE_BEGIN, SCALE_END)
+        return
     started_here = False
     kubeconfig = args.kubeconfig
     if kubeconfig is None:
         from pytest_podnet.localcluster import cluster
 
-        path, started_here = cluster.ensure_up(2)
+        path, started_here = cluster.ensure_up(args.nodes)
+        topology = cluster.current_topology()
+        if topology is not None and topology.node_count != args.nodes:
+            sys.exit(f"the running local cluster has {topology.node_count} nodes, not {args.nodes}")
         kubeconfig = str(path)
     figures: dict[str, dict[str, object]] = {}
     try:
-        for name, extra in PROFILES.items():
+        for name in args.profiles.split(","):
+            extra = PROFILES[name]
             runs = [run(kubeconfig, extra) for _ in range(args.rounds)]
             figures[name] = {
                 "median_s": statistics.median(cast(float, r["seconds"]) for r in runs),
                 "runs": runs,
             }
+        if args.upstream:
+            import upstream
+
+            upstream_run = upstream.run(kubeconfig, procs=2)
+            figures["upstream"] = {"runs": [upstream_run]}
+            ours = figures.get("xdist-2", {}).get("median_s")
+            theirs = cast(float, upstream_run["seconds"])
+            if ours:
+                figures["upstream"]["ratio_to_xdist_2"] = round(theirs / cast(float, ours), 2)
     finally:
         if started_here:
             cluster.down()
     print(json.dumps(figures, indent=2))
     if args.update_docs:
-        update_docs(markdown(figures))
+        update_docs(markdown(figures, args.nodes))
 
 
 if __name__ == "__main__":
