@@ -13,12 +13,11 @@ cluster (a real pytest run in a subprocess, as a user would) and asserts that
 - every check of the suites is caught by at least one fault, or is listed with the reason no
   fault here can catch it.
 
-Every suites run goes
-through the least-privilege ServiceAccount (manifests/rbac.yaml, confined by
-manifests/confine.yaml), as CI should run the suites on a user's cluster. Each suites run uses
-``-n 2`` (pytest-xdist), as users run them, and ``-n 4`` under the faults that make most checks
-wait out their deadlines; the faults still come one at a time. The fault x
-check table is written to reports/sensitivity.md (`python bench/fault_table.py` copies it into
+Every suites run goes through the least-privilege ServiceAccount (manifests/rbac.yaml, confined
+by manifests/confine.yaml), as CI should run the suites on a user's cluster. Each suites run
+uses ``-n 2`` (pytest-xdist), as users run them, and ``-n 4`` under the faults that make most
+checks wait out their deadlines; the faults still come one at a time. The fault x check table
+is written to reports/sensitivity.md (`python bench/fault_table.py` copies it into
 docs/faults.md).
 """
 
