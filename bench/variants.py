@@ -1,11 +1,13 @@
 """The conformance suites on each dataplane variant of the embedded cluster: verdict per guarantee.
 
-    sudo .venv/bin/python bench/variants.py [--proxy-modes iptables,nftables] [--update-docs]
+    sudo .venv/bin/python bench/variants.py [--variants bridge/iptables,flannel/nftables,...]
+        [--update-docs]
 
-For each variant: `podnet cluster down`, `up --proxy-mode MODE`, the packaged suites with `-n 2`
-and a JSON verdict, the `snat-pod-traffic` fault on the G2 source-IP checks, `down`. Prints one
-table (variant x guarantee, checks passed, wall time, SNAT caught) and with --update-docs writes
-it into docs/variants.md. Asserts nothing; leaves the cluster down. Hold the cluster lock
+A variant is CNI/PROXY-MODE. For each: `podnet cluster down`, `up --cni CNI --proxy-mode MODE`,
+the packaged suites with `-n 2` and a JSON verdict, the `snat-pod-traffic` fault on the G2
+source-IP checks, `down`. Prints one table (variant x guarantee, checks passed, wall time, how
+Pod traffic crossed between nodes, SNAT caught) and with --update-docs writes it into
+docs/variants.md. Asserts nothing; leaves the cluster down. Hold the cluster lock
 (`flock -x /tmp/podnet-cluster.lock ...`) when others share the machine.
 """
 
@@ -19,9 +21,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from pytest_podnet.localcluster import cluster, faults
-from pytest_podnet.localcluster.topology import PROXY_MODES, Topology
+from pytest_podnet.localcluster import cluster, faults, flannel, procs
+from pytest_podnet.localcluster.topology import CNIS, PROXY_MODES, Topology
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "variants.md"
@@ -37,9 +40,10 @@ class Variant:
     verdicts: dict[str, str] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
     snat_caught: str = ""
+    crossing: str = ""
 
 
-def suites(kubeconfig: Path, report: Path, *extra: str) -> tuple[dict[str, object], float]:
+def suites(kubeconfig: Path, report: Path, *extra: str) -> tuple[dict[str, Any], float]:
     started = time.monotonic()
     subprocess.run(
         [
@@ -64,22 +68,40 @@ def suites(kubeconfig: Path, report: Path, *extra: str) -> tuple[dict[str, objec
     return json.loads(report.read_text()), time.monotonic() - started
 
 
-def measure(mode: str, scratch: Path) -> Variant:
+def vxlan_packets(topology: Topology) -> int:
+    """Packets sent through the flannel VXLAN device, summed over the nodes."""
+    total = 0
+    for n in topology.nodes:
+        link = procs.run(["ip", "-s", "-j", "link", "show", flannel.VXLAN_DEVICE], netns=n.netns)
+        total += json.loads(link)[0]["stats64"]["tx"]["packets"]
+    return total
+
+
+def measure(cni: str, mode: str, scratch: Path) -> Variant:
     cluster.down()
-    kubeconfig = cluster.up(2, proxy_mode=mode)
+    kubeconfig = cluster.up(2, proxy_mode=mode, cni=cni)
+    topology = Topology(2, mode, cni)
     try:
-        healthy, seconds = suites(kubeconfig, scratch / f"{mode}.json")
-        variant = Variant(Topology(2, mode).dataplane, seconds)
-        for g in healthy["guarantees"]:  # type: ignore[attr-defined]
+        before = vxlan_packets(topology) if cni == "flannel" else 0
+        healthy, seconds = suites(kubeconfig, scratch / f"{cni}-{mode}.json")
+        variant = Variant(topology.dataplane, seconds)
+        if cni == "flannel":
+            sent = vxlan_packets(topology) - before
+            variant.crossing = f"VXLAN `{flannel.VXLAN_DEVICE}`, {sent} packets"
+        else:
+            variant.crossing = "plain routes"
+        for g in healthy["guarantees"]:
             variant.verdicts[g["guarantee"]] = g["verdict"]
-        for check in healthy["checks"]:  # type: ignore[attr-defined]
+        for check in healthy["checks"]:
             variant.outcomes[check["outcome"]] = variant.outcomes.get(check["outcome"], 0) + 1
         faults.main("add", "snat-pod-traffic", None)
         try:
-            faulted, _ = suites(kubeconfig, scratch / f"{mode}-snat.json", "-k", SNAT_SELECTION)
+            faulted, _ = suites(
+                kubeconfig, scratch / f"{cni}-{mode}-snat.json", "-k", SNAT_SELECTION
+            )
         finally:
             faults.main("remove", "snat-pod-traffic", None)
-        checks = faulted["checks"]  # type: ignore[index]
+        checks = faulted["checks"]
         failed = sum(c["outcome"] == "FAIL" for c in checks)
         variant.snat_caught = f"{failed}/{len(checks)} failed"
         return variant
@@ -90,16 +112,20 @@ def measure(mode: str, scratch: Path) -> Variant:
 def table(variants: list[Variant], command: str) -> str:
     guarantees = sorted({g for v in variants for g in v.verdicts})
     lines = [
-        f"From `{command}` (suites with `-n 2`; SNAT: the `snat-pod-traffic` fault on the four"
-        " G2 source-IP checks).",
+        f"From `{command}` (suites with `-n 2`; between nodes: how Pod traffic crossed during"
+        " the suites, with the packets the nodes sent through the VXLAN device; SNAT: the"
+        " `snat-pod-traffic` fault on the four G2 source-IP checks).",
         "",
-        f"| variant | {' | '.join(guarantees)} | checks | wall s | SNAT caught |",
-        f"|---|{'---|' * len(guarantees)}---|---|---|",
+        f"| variant | {' | '.join(guarantees)} | checks | wall s | between nodes | SNAT caught |",
+        f"|---|{'---|' * len(guarantees)}---|---|---|---|",
     ]
     for v in variants:
         counts = ", ".join(f"{n} {o}" for o, n in sorted(v.outcomes.items()))
         cells = " | ".join(v.verdicts.get(g, "-") for g in guarantees)
-        lines.append(f"| {v.dataplane} | {cells} | {counts} | {v.seconds:.1f} | {v.snat_caught} |")
+        lines.append(
+            f"| {v.dataplane} | {cells} | {counts} | {v.seconds:.1f} | {v.crossing}"
+            f" | {v.snat_caught} |"
+        )
     return "\n".join(lines)
 
 
@@ -111,14 +137,15 @@ def update_docs(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--proxy-modes", default=",".join(PROXY_MODES))
+    every = ",".join(f"{c}/{m}" for c in CNIS for m in PROXY_MODES)
+    parser.add_argument("--variants", default=every, help=f"CNI/PROXY-MODE list (default {every})")
     parser.add_argument("--update-docs", action="store_true", help="write docs/variants.md")
     options = parser.parse_args(argv)
-    modes = [m for m in options.proxy_modes.split(",") if m]
-    if set(modes) - set(PROXY_MODES):
-        parser.error(f"proxy modes are {PROXY_MODES}")
+    chosen = [tuple(v.split("/", 1)) for v in options.variants.split(",") if v]
+    if any(len(v) != 2 or v[0] not in CNIS or v[1] not in PROXY_MODES for v in chosen):
+        parser.error(f"a variant is CNI/PROXY-MODE with CNI in {CNIS}, PROXY-MODE in {PROXY_MODES}")
     with tempfile.TemporaryDirectory() as scratch:
-        variants = [measure(mode, Path(scratch)) for mode in modes]
+        variants = [measure(cni, mode, Path(scratch)) for cni, mode in chosen]
     command = "python bench/variants.py " + " ".join(argv or sys.argv[1:])
     text = table(variants, command.strip())
     print(text)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from pytest_podnet.localcluster import paths
-from pytest_podnet.localcluster.topology import PROXY_MODES
+from pytest_podnet.localcluster.topology import CNIS, PROXY_MODES
 
 #: Debian packages the cluster runs on (binaries of Kubernetes itself are built, not installed).
 APT_PACKAGES = (
@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "install", help="apt-get install the runtime packages (containerd, runc, CNI, etcd)"
     )
-    build = sub.add_parser("build", help="build the pinned Kubernetes components and images")
+    build = sub.add_parser(
+        "build", help="build the pinned Kubernetes components, CoreDNS, Flannel and the images"
+    )
     build.add_argument("--force", action="store_true", help="rebuild even if cached")
     up = sub.add_parser(
         "up", help="start (or reuse) the cluster and wait until every node runs a Pod"
@@ -50,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=PROXY_MODES,
         default=PROXY_MODES[0],
         help=f"kube-proxy's backend (default {PROXY_MODES[0]})",
+    )
+    up.add_argument(
+        "--cni",
+        choices=CNIS,
+        default=CNIS[0],
+        help=f"the Pod network: bridge (plain routes between nodes) or flannel (VXLAN)"
+        f" (default {CNIS[0]})",
     )
     sub.add_parser("down", help="stop the cluster and remove every trace of it")
     sub.add_parser("status", help="report every component and node")
@@ -66,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     # `podnet cluster status | head` must end quietly, not with a BrokenPipeError traceback.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     # Imported late: `podnet cluster kubeconfig` must work without the heavier modules.
-    from pytest_podnet.localcluster import build, cluster, images
+    from pytest_podnet.localcluster import build, cluster, flannel, images
 
     try:
         if args.command == "install":
@@ -75,9 +84,10 @@ def main(argv: list[str] | None = None) -> int:
             build.build(force=args.force)
             images.build_images(force=args.force)
             images.build_coredns_image(build.build_coredns(force=args.force), force=args.force)
+            flannel.build(force=args.force)
             return 0
         if args.command == "up":
-            kubeconfig = cluster.up(args.nodes, args.proxy_mode)
+            kubeconfig = cluster.up(args.nodes, args.proxy_mode, args.cni)
             print(f"export KUBECONFIG={kubeconfig}")
             print(f"# then: {paths.bin_dir() / 'kubectl'} get nodes -o wide")
             print(f"# or:   pytest --podnet --podnet-kubeconfig={kubeconfig} suites/")
@@ -94,7 +104,12 @@ def main(argv: list[str] | None = None) -> int:
             from pytest_podnet.localcluster import faults
 
             return faults.main(args.action, args.name, args.node)
-    except (cluster.ClusterError, build.BuildError, images.ImageBuildError) as error:
+    except (
+        cluster.ClusterError,
+        build.BuildError,
+        flannel.FlannelBuildError,
+        images.ImageBuildError,
+    ) as error:
         print(f"podnet cluster {args.command}: {error}", file=sys.stderr)
         return 1
     return 2

@@ -10,14 +10,24 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tenacity import retry, retry_if_result, stop_after_delay, wait_fixed
 
-from pytest_podnet.localcluster import build, controlplane, dns, images, network, node, paths, procs
-from pytest_podnet.localcluster.topology import GUARDED_RANGES, PROXY_MODES, Node, Topology
+from pytest_podnet.localcluster import (
+    build,
+    controlplane,
+    dns,
+    flannel,
+    images,
+    network,
+    node,
+    paths,
+    procs,
+)
+from pytest_podnet.localcluster.topology import CNIS, GUARDED_RANGES, PROXY_MODES, Node, Topology
 from pytest_podnet.localcluster.versions import AGNHOST_IMAGE
 
 #: The API server answers /readyz within seconds of etcd; 90 s covers a cold start on 2 busy cores.
@@ -52,8 +62,12 @@ def current_topology() -> Topology | None:
     if not topology_file().exists():
         return None
     recorded = json.loads(topology_file().read_text())
-    # A file written before the proxy mode was recorded means the mode of that time: iptables.
-    return Topology(recorded["nodes"], recorded.get("proxy_mode", PROXY_MODES[0]))
+    # A file written before the proxy mode or the CNI was recorded means the defaults of that time.
+    return Topology(
+        recorded["nodes"],
+        recorded.get("proxy_mode", PROXY_MODES[0]),
+        recorded.get("cni", CNIS[0]),
+    )
 
 
 def topology_serving(server_url: str | None) -> Topology | None:
@@ -68,10 +82,12 @@ def log(message: str) -> None:
     print(f"podnet: {message}", file=sys.stderr, flush=True)
 
 
-def preflight(proxy_mode: str = PROXY_MODES[0]) -> None:
+def preflight(proxy_mode: str = PROXY_MODES[0], cni: str = CNIS[0]) -> None:
     """Fail early, with the fix, when this machine cannot run the cluster."""
     if proxy_mode not in PROXY_MODES:
         raise ClusterError(f"unknown kube-proxy mode {proxy_mode!r}: use one of {PROXY_MODES}")
+    if cni not in CNIS:
+        raise ClusterError(f"unknown CNI {cni!r}: use one of {CNIS}")
     if os.geteuid() != 0:
         raise ClusterError("the local cluster needs root (network namespaces, mounts, cgroups)")
     missing = [
@@ -97,11 +113,11 @@ def _exclusive() -> Iterator[None]:
         yield
 
 
-def up(node_count: int = 2, proxy_mode: str = PROXY_MODES[0]) -> Path:
+def up(node_count: int = 2, proxy_mode: str = PROXY_MODES[0], cni: str = CNIS[0]) -> Path:
     """Start (or reuse) the cluster; return the admin kubeconfig once every node runs a Pod."""
-    preflight(proxy_mode)
+    preflight(proxy_mode, cni)
     with _exclusive():
-        return _up(Topology(node_count, proxy_mode))
+        return _up(Topology(node_count, proxy_mode, cni))
 
 
 def _up(topology: Topology) -> Path:
@@ -114,17 +130,21 @@ def _up(topology: Topology) -> Path:
     existing = current_topology()
     if existing is not None and existing != topology and is_running():
         raise ClusterError(
-            f"a {existing.node_count}-node cluster with kube-proxy {existing.proxy_mode} is"
-            " running; `podnet cluster down` first"
+            f"a {existing.node_count}-node cluster ({existing.dataplane}) is running;"
+            " `podnet cluster down` first"
         )
     started = time.monotonic()
     # Safety first: nothing starts before the Pod and Service ranges are unreachable from the host.
     network.install_safety_routes()
     network.install_guard_chain()
     paths.state_dir().mkdir(parents=True, exist_ok=True)
-    topology_file().write_text(json.dumps({"nodes": node_count, "proxy_mode": topology.proxy_mode}))
+    topology_file().write_text(
+        json.dumps({"nodes": node_count, "proxy_mode": topology.proxy_mode, "cni": topology.cni})
+    )
     network.save_host_state()
     bins = build.build()
+    if topology.cni == "flannel":
+        flannel.build()
     archives = [
         *images.build_images(),
         images.build_coredns_image(build.build_coredns()),
@@ -136,10 +156,12 @@ def _up(topology: Topology) -> Path:
     wait_apiserver()
     controlplane.start_controller_manager()
     controlplane.start_scheduler()
+    if topology.cni == "flannel":
+        apply(flannel.RBAC, "flanneld's RBAC")
     for n in topology.nodes:
         network.ensure_node_netns(n)
         node.ensure_cgroups(n)
-        node.ensure_cni_bin(n)
+        node.ensure_cni_bin(n, topology.cni)
         node.start_containerd(n)
     for n in topology.nodes:
         wait_containerd(n)
@@ -147,9 +169,16 @@ def _up(topology: Topology) -> Path:
         node.start_kubelet(n)
         node.start_kube_proxy(n, topology.proxy_mode)
     cidrs = {n.name: wait_pod_cidr(n) for n in topology.nodes}
+    if topology.cni == "flannel":
+        # flanneld routes to the other nodes' Pod CIDRs through its VXLAN device.
+        for n in topology.nodes:
+            flannel.start(n, topology.proxy_mode)
+        for n in topology.nodes:
+            wait_flannel_subnet(n)
+    else:
+        network.set_pod_routes(list(topology.nodes), cidrs)
     for n in topology.nodes:
-        node.write_cni_config(n, cidrs[n.name])
-    network.set_pod_routes(list(topology.nodes), cidrs)
+        node.write_cni_config(n, cidrs[n.name], topology.cni)
     network.set_host_pod_routes(list(topology.nodes), cidrs)
     wait_nodes_ready(topology)
     wait_nodes_untainted(topology)
@@ -175,7 +204,7 @@ def is_running() -> bool:
         return False
     names = [*controlplane.CONTROL_PLANE]
     for n in topology.nodes:
-        names += node.daemon_names(n)
+        names += node.daemon_names(n, topology.cni)
     return all((d := procs.find(name)) is not None and d.alive for name in names)
 
 
@@ -257,6 +286,28 @@ def wait_pod_cidr(n: Node) -> str:
         timeout=POD_CIDR_ALLOCATED + 10,
     )
     return kubectl("get", f"node/{n.name}", "-o", "jsonpath={.spec.podCIDR}").strip()
+
+
+def wait_flannel_subnet(n: Node) -> None:
+    """flanneld has leased the node's subnet and written the file Flannel's CNI plugin reads."""
+    written = ["test", "-s", str(flannel.subnet_file(n))]
+    if not _poll(written, every=0.2, within=flannel.SUBNET_FILE_WRITTEN):
+        raise ClusterError(
+            f"flanneld of {n.name} wrote no subnet file within {flannel.SUBNET_FILE_WRITTEN:.0f}s"
+            f" [SUBNET_FILE_WRITTEN]; see {procs.log_dir() / (flannel.daemon_name(n) + '.log')}"
+        )
+
+
+def apply(manifests: Sequence[Mapping[str, object]], what: str) -> None:
+    """``kubectl apply`` of ``manifests`` as admin; a refusal is a ClusterError naming ``what``."""
+    result = subprocess.run(
+        controlplane.kubectl("apply", "-f", "-"),
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(manifests)}),
+        text=True,
+        capture_output=True,
+    )
+    if result.returncode != 0:
+        raise ClusterError(f"applying {what} failed: {result.stderr.strip()}")
 
 
 def wait_nodes_ready(topology: Topology) -> None:
@@ -373,7 +424,8 @@ def _down() -> None:
         if node.FAULT_DAEMON_INFIX in daemon.name:
             procs.stop(daemon.name)
     for n in nodes:
-        for name in reversed(node.daemon_names(n)):
+        # Every daemon a node may run, whatever the recorded CNI (stopping an absent one: no-op).
+        for name in reversed(node.daemon_names(n, "flannel")):
             procs.stop(name)
         _kill_shims(n)
         node.remove_cgroups(n)
@@ -436,7 +488,7 @@ def status() -> Status:
     if topology is not None:
         for name in [
             *controlplane.CONTROL_PLANE,
-            *[d for n in topology.nodes for d in node.daemon_names(n)],
+            *[d for n in topology.nodes for d in node.daemon_names(n, topology.cni)],
         ]:
             found = procs.find(name)
             daemons[name] = found is not None and found.alive

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 
-from pytest_podnet.localcluster import paths, procs
+from pytest_podnet.localcluster import flannel, paths, procs
 from pytest_podnet.localcluster.pki import PKI, Identity
 from pytest_podnet.localcluster.topology import (
     API_PORT,
@@ -50,6 +50,8 @@ def ensure_credentials(topology: Topology) -> None:
         Identity("scheduler", "system:kube-scheduler"),
         Identity("kube-proxy", "system:kube-proxy"),
     ]
+    if topology.cni == "flannel":
+        clients.append(Identity("flannel", flannel.USER))
     clients += [
         Identity(f"kubelet-{n.name}", f"system:node:{n.name}", ("system:nodes",))
         for n in topology.nodes

@@ -418,6 +418,13 @@ def _donor(nodes: list[Node], n: Node) -> Node:
 
 
 def _add_duplicate_ip(nodes: list[Node]) -> None:
+    topology = cluster.current_topology()
+    if topology is not None and topology.cni != "bridge":
+        raise FaultError(
+            "duplicate-ip widens the bridge plugin's IPAM ranges in the node's CNI config; with"
+            f" {topology.cni} the ranges come from the CNI's own state (Flannel: its subnet"
+            " file), so the fault does not apply there"
+        )
     for n in nodes:
         donor = _donor(nodes, n)
         config_path = node.write_cni_config(n, pod_cidr(n))

@@ -13,9 +13,15 @@ from pathlib import Path
 
 import yaml
 
-from pytest_podnet.localcluster import paths, procs
+from pytest_podnet.localcluster import flannel, paths, procs
 from pytest_podnet.localcluster.network import ensure_node_mountns, node_root
-from pytest_podnet.localcluster.topology import CLUSTER_DOMAIN, DNS_SERVICE_IP, POD_CIDR, Node
+from pytest_podnet.localcluster.topology import (
+    CLUSTER_DOMAIN,
+    CNIS,
+    DNS_SERVICE_IP,
+    POD_CIDR,
+    Node,
+)
 from pytest_podnet.localcluster.versions import PAUSE_IMAGE
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -114,36 +120,41 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     return path
 
 
-def ensure_cni_bin(node: Node) -> None:
+def ensure_cni_bin(node: Node, cni: str = CNIS[0]) -> None:
     directory = cni_bin_dir(node)
     directory.mkdir(parents=True, exist_ok=True)
-    for plugin in CNI_PLUGINS:
+    plugins = {plugin: SYSTEM_CNI_BIN / plugin for plugin in CNI_PLUGINS}
+    if cni == "flannel":
+        plugins["flannel"] = flannel.cni_plugin_binary()
+    for plugin, target in plugins.items():
         link = directory / plugin
         if not link.exists() and not link.is_symlink():
-            link.symlink_to(SYSTEM_CNI_BIN / plugin)
+            link.symlink_to(target)
 
 
-def write_cni_config(node: Node, pod_cidr: str) -> Path:
-    """Bridge + host-local for the node's Pod CIDR; no ipMasq: Pod traffic keeps its source IP."""
+def write_cni_config(node: Node, pod_cidr: str, cni: str = CNIS[0]) -> Path:
+    """The node's conflist: bridge + host-local for its Pod CIDR, no ipMasq (Pod traffic keeps
+    its source IP); or with ``cni="flannel"`` Flannel's plugin, which hands off to those two."""
     conf_dir = cni_conf_dir(node)
     conf_dir.mkdir(parents=True, exist_ok=True)
+    bridge = {
+        "type": "bridge",
+        "bridge": CNI_BRIDGE,
+        "isGateway": True,
+        "ipMasq": False,
+        "hairpinMode": True,
+        "ipam": {
+            "type": "host-local",
+            "ranges": [[{"subnet": pod_cidr}]],
+            "routes": [{"dst": "0.0.0.0/0"}],
+            "dataDir": str(node_root(node) / "ipam"),
+        },
+    }
     config = {
         "cniVersion": "0.4.0",
         "name": "podnet",
         "plugins": [
-            {
-                "type": "bridge",
-                "bridge": CNI_BRIDGE,
-                "isGateway": True,
-                "ipMasq": False,
-                "hairpinMode": True,
-                "ipam": {
-                    "type": "host-local",
-                    "ranges": [[{"subnet": pod_cidr}]],
-                    "routes": [{"dst": "0.0.0.0/0"}],
-                    "dataDir": str(node_root(node) / "ipam"),
-                },
-            },
+            flannel.cni_plugin_config(node) if cni == "flannel" else bridge,
             {"type": "portmap", "capabilities": {"portMappings": True}},
         ],
     }
@@ -287,5 +298,7 @@ def fault_daemon_name(node: Node, what: str) -> str:
     return f"{node.name}{FAULT_DAEMON_INFIX}{what}"
 
 
-def daemon_names(node: Node) -> tuple[str, str, str]:
-    return (f"{node.name}-containerd", f"{node.name}-kubelet", f"{node.name}-kube-proxy")
+def daemon_names(node: Node, cni: str = CNIS[0]) -> tuple[str, ...]:
+    """The node's daemons in start order (``down`` stops them in reverse)."""
+    names = (f"{node.name}-containerd", f"{node.name}-kubelet", f"{node.name}-kube-proxy")
+    return (*names, flannel.daemon_name(node)) if cni == "flannel" else names

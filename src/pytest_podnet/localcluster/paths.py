@@ -5,7 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pytest_podnet.localcluster.versions import COREDNS_VERSION, KUBERNETES_VERSION
+from pytest_podnet.localcluster.versions import (
+    COREDNS_VERSION,
+    FLANNEL_VERSION,
+    KUBERNETES_VERSION,
+)
 
 
 def cache_root() -> Path:
@@ -22,6 +26,11 @@ def bin_dir() -> Path:
 def coredns_dir() -> Path:
     """The CoreDNS build (binary, stamp, image archive) for the pinned CoreDNS release."""
     return cache_root() / f"coredns-{COREDNS_VERSION}"
+
+
+def flannel_dir() -> Path:
+    """The Flannel build (flanneld, its CNI plugin, stamp) for the pinned Flannel release."""
+    return cache_root() / f"flannel-{FLANNEL_VERSION}"
 
 
 def images_dir() -> Path:

@@ -21,6 +21,11 @@ CLUSTER_DOMAIN = "cluster.local"
 GUARDED_RANGES = (POD_CIDR, SERVICE_CIDR)
 #: kube-proxy backends the cluster can run; the first is the default.
 PROXY_MODES = ("iptables", "nftables")
+#: CNI plugins the cluster can run; the first is the default. ``bridge``: Debian's bridge +
+#: host-local, with a plain route per node to every other node's Pod CIDR. ``flannel``: flanneld
+#: (VXLAN backend, Kubernetes subnet manager) on every node and its CNI plugin, which hands off to
+#: bridge + host-local; Pod traffic between nodes crosses the VXLAN device.
+CNIS = ("bridge", "flannel")
 
 
 @dataclass(frozen=True)
@@ -49,15 +54,19 @@ class Node:
 
 @dataclass(frozen=True)
 class Topology:
-    """The whole cluster layout for ``node_count`` nodes, and the kube-proxy mode they run."""
+    """The whole cluster layout for ``node_count`` nodes, and the dataplane they run."""
 
     node_count: int
     proxy_mode: str = PROXY_MODES[0]
+    cni: str = CNIS[0]
 
     @property
     def dataplane(self) -> str:
         """One line for status and run headers."""
-        return f"CNI bridge + host-local, kube-proxy {self.proxy_mode}, IPv4"
+        cni = "bridge + host-local"
+        if self.cni == "flannel":
+            cni = f"flannel (VXLAN) -> {cni}"
+        return f"CNI {cni}, kube-proxy {self.proxy_mode}, IPv4"
 
     @property
     def nodes(self) -> tuple[Node, ...]:

@@ -21,6 +21,18 @@ GO_TOOLCHAIN = "go1.26.8"
 COREDNS_VERSION = "v1.15.0"
 COREDNS_IMAGE = f"registry.k8s.io/coredns/coredns:{COREDNS_VERSION}"
 
+#: Flannel, the overlay CNI of ``podnet cluster up --cni flannel``: flanneld built from the Go
+#: module github.com/flannel-io/flannel at this release (the newest on the module proxy), with
+#: upstream's main.go less two backend imports that cannot build here (tencentvpc: its SDK module
+#: is refused by the proxy; udp: needs cgo); the VXLAN backend the cluster uses is upstream's.
+FLANNEL_VERSION = "v0.28.10"
+#: Flannel's CNI plugin. github.com/flannel-io/cni-plugin, where it lives now, is refused by the
+#: module proxy (403 for its version list and every tag tried); this is the last release of
+#: github.com/containernetworking/plugins that still carried it (plugins/meta/flannel, moved out
+#: in v1.0.0). It speaks CNI 0.4.0, the version of the cluster's CNI configuration.
+FLANNEL_CNI_PLUGIN = "github.com/containernetworking/plugins/plugins/meta/flannel"
+FLANNEL_CNI_PLUGIN_VERSION = "v0.9.1"
+
 #: Tags named by test/utils/image/manifest.go of the pinned release.
 AGNHOST_IMAGE = "registry.k8s.io/e2e-test-images/agnhost:2.63.0"
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10.2"

@@ -1,11 +1,15 @@
-"""The embedded cluster on kube-proxy's nftables backend: the suites pass, SNAT is caught, and
-`down` leaves the host as it found it (issue 10's first variant).
+"""The embedded cluster on dataplanes other than the default: the suites pass, SNAT is caught,
+and `down` leaves the host as it found it (issue 10).
 
-Lifecycle test: it takes the default cluster down, runs its own, and brings the default back.
+The variant here is Flannel (VXLAN) with kube-proxy's nftables backend: both differ from the
+default (bridge CNI with plain routes, kube-proxy iptables), which the fault-sensitivity module
+proves. Lifecycle test: it takes the default cluster down, runs its own, and brings the default
+back.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +18,8 @@ from typing import Any
 import pytest
 import verdicts
 
-from pytest_podnet.localcluster import cluster, faults, footprint, procs
+from pytest_podnet.localcluster import cluster, faults, flannel, footprint, procs
+from pytest_podnet.localcluster.topology import Topology
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Seconds one suites run may take (about 60 s with -n 2 here).
@@ -56,26 +61,58 @@ def outcomes(document: dict[str, Any]) -> dict[str, str]:
     return {c["nodeid"].split("::")[-1]: c["outcome"] for c in document["checks"]}
 
 
+def vxlan_packets(topology: Topology) -> dict[str, int]:
+    """Packets each node has sent through its flannel VXLAN device."""
+    sent = {}
+    for n in topology.nodes:
+        link = procs.run(["ip", "-s", "-j", "link", "show", flannel.VXLAN_DEVICE], netns=n.netns)
+        sent[n.name] = json.loads(link)[0]["stats64"]["tx"]["packets"]
+    return sent
+
+
+def assert_routes_cross_the_vxlan_device(topology: Topology) -> None:
+    """Each node reaches every other node's Pod CIDR through flannel.1, never a plain route."""
+    cidrs = {
+        n.name: cluster.kubectl("get", f"node/{n.name}", "-o", "jsonpath={.spec.podCIDR}").strip()
+        for n in topology.nodes
+    }
+    for n in topology.nodes:
+        for other in topology.nodes:
+            if other.name == n.name:
+                continue
+            route = procs.run(["ip", "route", "show", cidrs[other.name]], netns=n.netns)
+            assert f"dev {flannel.VXLAN_DEVICE}" in route, (n.name, other.name, route)
+            assert other.ip not in route, (n.name, other.name, route)
+
+
 @pytest.mark.cluster_lifecycle
-def test_nftables_mode_passes_the_suites_catches_snat_and_leaves_no_residue(
+def test_flannel_with_nftables_passes_the_suites_over_vxlan_catches_snat_and_leaves_no_residue(
     local_cluster: Path, tmp_path: Path
 ) -> None:
     was_running = cluster.is_running()
     cluster.down()
     before = footprint.snapshot()
     try:
-        kubeconfig = cluster.up(2, proxy_mode="nftables")
+        kubeconfig = cluster.up(2, proxy_mode="nftables", cni="flannel")
         topology = cluster.current_topology()
-        assert topology is not None
-        assert topology.proxy_mode == "nftables"
+        assert topology == Topology(2, "nftables", "flannel")
         for n in topology.nodes:
-            # kube-proxy programs its own nftables table, and no iptables Service chains.
-            assert "table ip kube-proxy" in procs.run(["nft", "list", "tables"], netns=n.netns)
+            tables = procs.run(["nft", "list", "tables"], netns=n.netns)
+            # kube-proxy programs its own nftables table, and no iptables Service chains;
+            # flanneld (EnableNFTables beside an nftables kube-proxy) its own.
+            assert "table ip kube-proxy" in tables
+            assert "table ip flannel-ipv4" in tables
             assert "KUBE-SERVICES" not in procs.run(["iptables-save", "-t", "nat"], netns=n.netns)
-        assert "kube-proxy nftables" in cluster.status().dataplane
+        assert cluster.status().dataplane == topology.dataplane
+        assert "flannel (VXLAN)" in topology.dataplane
+        assert_routes_cross_the_vxlan_device(topology)
 
+        sent_before = vxlan_packets(topology)
         healthy = run_suites(kubeconfig, tmp_path / "healthy.json")
-        assert "nftables" in (healthy["run"]["dataplane"] or "")
+        sent = {name: vxlan_packets(topology)[name] - count for name, count in sent_before.items()}
+        # Every node's cross-node checks went through its VXLAN device.
+        assert all(count > 0 for count in sent.values()), sent
+        assert healthy["run"]["dataplane"] == topology.dataplane
         seen = outcomes(healthy)
         not_passed = {c: o for c, o in seen.items() if o != "PASS"}
         # Only the opt-in privileged check may skip (not requested without --podnet-privileged).
