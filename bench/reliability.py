@@ -278,18 +278,18 @@ def part_restart(kubeconfig: str, component: str, at: float, rows: list[Row]) ->
         run.wait_for_output("rootdir:", HEADER_DEADLINE)
         time.sleep(max(0.0, at - (time.monotonic() - run.started)))
         started = time.monotonic()
+        topology = cluster.current_topology()
+        assert topology is not None, "the embedded cluster is not running"
         if component == "apiserver":
             procs.stop("kube-apiserver")
-            controlplane.start_apiserver()
+            controlplane.start_apiserver(topology)
             cluster.wait_apiserver()
             what = "kube-apiserver"
         else:
-            topology = cluster.current_topology()
-            assert topology is not None, "the embedded cluster is not running"
             target = topology.nodes[-1]
             stopped = datetime.now(UTC)
             procs.stop(f"{target.name}-kubelet")
-            node.start_kubelet(target)
+            node.start_kubelet(target, topology)
             # Back means the new kubelet reported the node Ready, not that its process started.
             heartbeat(kubeconfig, target.name, stopped)
             what = f"{target.name}-kubelet"

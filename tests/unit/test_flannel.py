@@ -1,4 +1,5 @@
-"""How the embedded cluster builds and configures Flannel (pure logic: files, no cluster)."""
+"""How the embedded cluster configures its CNI (bridge, one or two IP families; Flannel) and
+builds Flannel (pure logic: files, no cluster)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def test_a_release_whose_main_go_changed_is_one_clear_build_error(tmp_path: Path
 def test_flannel_hands_off_to_bridge_and_host_local_with_per_node_state(state: Path) -> None:
     first, second = Node(1), Node(2)
     configs = [
-        json.loads(node.write_cni_config(n, "10.244.0.0/24", "flannel").read_text())
+        json.loads(node.write_cni_config(n, ["10.244.0.0/24"], "flannel").read_text())
         for n in (first, second)
     ]
     plugins = [c["plugins"][0] for c in configs]
@@ -60,7 +61,7 @@ def test_flannel_hands_off_to_bridge_and_host_local_with_per_node_state(state: P
     assert plugins[0]["subnetFile"] != plugins[1]["subnetFile"]
     assert plugins[0]["subnetFile"] == str(flannel.subnet_file(first))
     assert plugins[0]["ipam"]["dataDir"] == str(node_root(first) / "ipam")
-    bridge = json.loads(node.write_cni_config(first, "10.244.0.0/24").read_text())["plugins"][0]
+    bridge = json.loads(node.write_cni_config(first, ["10.244.0.0/24"]).read_text())["plugins"][0]
     assert bridge["type"] == "bridge"
     assert bridge["ipam"]["dataDir"] == plugins[0]["ipam"]["dataDir"]
 
@@ -80,3 +81,10 @@ def test_the_net_conf_is_vxlan_over_the_pod_range_and_nftables_beside_nftables(
 def test_flanneld_is_a_node_daemon_only_on_flannel() -> None:
     assert "podnet-node-1-flanneld" not in node.daemon_names(Node(1))
     assert node.daemon_names(Node(1), "flannel")[-1] == "podnet-node-1-flanneld"
+
+
+def test_a_dual_stack_node_gets_one_range_set_and_default_route_per_family(state: Path) -> None:
+    cidrs = ["10.244.0.0/24", "fd00:10:244::/64"]
+    bridge = json.loads(node.write_cni_config(Node(1), cidrs).read_text())["plugins"][0]
+    assert bridge["ipam"]["ranges"] == [[{"subnet": "10.244.0.0/24"}], [{"subnet": cidrs[1]}]]
+    assert bridge["ipam"]["routes"] == [{"dst": "0.0.0.0/0"}, {"dst": "::/0"}]

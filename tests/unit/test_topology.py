@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from pytest_podnet.localcluster import cli, cluster, paths
-from pytest_podnet.localcluster.topology import CNIS, PROXY_MODES, Topology
+from pytest_podnet.localcluster.topology import (
+    CNIS,
+    GUARDED_RANGES,
+    IP_FAMILIES,
+    PROXY_MODES,
+    Topology,
+)
 
 
 @pytest.fixture
@@ -76,3 +82,33 @@ def test_up_takes_a_cni_and_defaults_to_the_bridge(capsys: pytest.CaptureFixture
         parser.parse_args(["up", "--cni", "calico"])
     assert stopped.value.code == 2
     assert "invalid choice: 'calico'" in capsys.readouterr().err
+
+
+def test_a_dual_stack_topology_has_both_families_ipv4_first(state: Path) -> None:
+    recorded = {"nodes": 2, "proxy_mode": "iptables", "cni": "bridge", "ip_family": "dual"}
+    (state / "topology.json").write_text(json.dumps(recorded))
+    topology = cluster.current_topology()
+    assert topology == Topology(2, "iptables", "bridge", "dual")
+    assert topology is not None
+    assert topology.dataplane.endswith("kube-proxy iptables, dual-stack IPv4/IPv6")
+    assert topology.pod_cidrs == ("10.244.0.0/16", "fd00:10:244::/56")
+    assert topology.service_cidrs == ("10.96.0.0/16", "fd00:10:96::/112")
+    first = topology.nodes[0]
+    assert topology.node_ips(first) == ("172.30.0.11", "fd00:172:30::b")
+    assert Topology(2).node_ips(first) == ("172.30.0.11",)
+    assert Topology(2).pod_cidrs == ("10.244.0.0/16",)
+
+
+def test_every_pod_and_service_range_of_both_families_is_guarded() -> None:
+    # The host gets `unreachable` routes for these before anything starts, IPv6 too.
+    assert set(GUARDED_RANGES) == {*Topology(2, ip_family="dual").pod_cidrs} | {
+        *Topology(2, ip_family="dual").service_cidrs
+    }
+
+
+def test_up_takes_an_ip_family_and_refuses_flannel_dual_stack() -> None:
+    parser = cli.build_parser()
+    assert parser.parse_args(["up"]).ip_family == IP_FAMILIES[0] == "ipv4"
+    assert parser.parse_args(["up", "--ip-family", "dual"]).ip_family == "dual"
+    with pytest.raises(cluster.ClusterError, match="--cni bridge with --ip-family dual"):
+        cluster.preflight("iptables", "flannel", "dual")

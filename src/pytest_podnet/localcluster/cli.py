@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from pytest_podnet.localcluster import paths
-from pytest_podnet.localcluster.topology import CNIS, PROXY_MODES
+from pytest_podnet.localcluster.topology import CNIS, IP_FAMILIES, PROXY_MODES
 
 #: Debian packages the cluster runs on (binaries of Kubernetes itself are built, not installed).
 APT_PACKAGES = (
@@ -60,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"the Pod network: bridge (plain routes between nodes) or flannel (VXLAN)"
         f" (default {CNIS[0]})",
     )
+    up.add_argument(
+        "--ip-family",
+        choices=IP_FAMILIES,
+        default=IP_FAMILIES[0],
+        help="ipv4, or dual: IPv4 and IPv6 (unique local) on every node, Pod and Service"
+        f" (default {IP_FAMILIES[0]})",
+    )
     sub.add_parser("down", help="stop the cluster and remove every trace of it")
     sub.add_parser("status", help="report every component and node")
     sub.add_parser("kubeconfig", help="print the admin kubeconfig path")
@@ -87,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             flannel.build(force=args.force)
             return 0
         if args.command == "up":
-            kubeconfig = cluster.up(args.nodes, args.proxy_mode, args.cni)
+            kubeconfig = cluster.up(args.nodes, args.proxy_mode, args.cni, args.ip_family)
             print(f"export KUBECONFIG={kubeconfig}")
             print(f"# then: {paths.bin_dir() / 'kubectl'} get nodes -o wide")
             print(f"# or:   pytest --podnet --podnet-kubeconfig={kubeconfig} suites/")

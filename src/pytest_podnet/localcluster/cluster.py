@@ -27,7 +27,14 @@ from pytest_podnet.localcluster import (
     paths,
     procs,
 )
-from pytest_podnet.localcluster.topology import CNIS, GUARDED_RANGES, PROXY_MODES, Node, Topology
+from pytest_podnet.localcluster.topology import (
+    CNIS,
+    GUARDED_RANGES,
+    IP_FAMILIES,
+    PROXY_MODES,
+    Node,
+    Topology,
+)
 from pytest_podnet.localcluster.versions import AGNHOST_IMAGE
 
 #: The API server answers /readyz within seconds of etcd; 90 s covers a cold start on 2 busy cores.
@@ -67,6 +74,7 @@ def current_topology() -> Topology | None:
         recorded["nodes"],
         recorded.get("proxy_mode", PROXY_MODES[0]),
         recorded.get("cni", CNIS[0]),
+        recorded.get("ip_family", IP_FAMILIES[0]),
     )
 
 
@@ -82,12 +90,21 @@ def log(message: str) -> None:
     print(f"podnet: {message}", file=sys.stderr, flush=True)
 
 
-def preflight(proxy_mode: str = PROXY_MODES[0], cni: str = CNIS[0]) -> None:
+def preflight(
+    proxy_mode: str = PROXY_MODES[0], cni: str = CNIS[0], ip_family: str = IP_FAMILIES[0]
+) -> None:
     """Fail early, with the fix, when this machine cannot run the cluster."""
     if proxy_mode not in PROXY_MODES:
         raise ClusterError(f"unknown kube-proxy mode {proxy_mode!r}: use one of {PROXY_MODES}")
     if cni not in CNIS:
         raise ClusterError(f"unknown CNI {cni!r}: use one of {CNIS}")
+    if ip_family not in IP_FAMILIES:
+        raise ClusterError(f"unknown IP family {ip_family!r}: use one of {IP_FAMILIES}")
+    if cni == "flannel" and ip_family == "dual":
+        raise ClusterError(
+            "--cni flannel runs IPv4 only here (its IPv6 needs EnableIPv6 and a node IPv6 route"
+            " it does not set up in this cluster yet): use --cni bridge with --ip-family dual"
+        )
     if os.geteuid() != 0:
         raise ClusterError("the local cluster needs root (network namespaces, mounts, cgroups)")
     missing = [
@@ -113,11 +130,16 @@ def _exclusive() -> Iterator[None]:
         yield
 
 
-def up(node_count: int = 2, proxy_mode: str = PROXY_MODES[0], cni: str = CNIS[0]) -> Path:
+def up(
+    node_count: int = 2,
+    proxy_mode: str = PROXY_MODES[0],
+    cni: str = CNIS[0],
+    ip_family: str = IP_FAMILIES[0],
+) -> Path:
     """Start (or reuse) the cluster; return the admin kubeconfig once every node runs a Pod."""
-    preflight(proxy_mode, cni)
+    preflight(proxy_mode, cni, ip_family)
     with _exclusive():
-        return _up(Topology(node_count, proxy_mode, cni))
+        return _up(Topology(node_count, proxy_mode, cni, ip_family))
 
 
 def _up(topology: Topology) -> Path:
@@ -139,7 +161,14 @@ def _up(topology: Topology) -> Path:
     network.install_guard_chain()
     paths.state_dir().mkdir(parents=True, exist_ok=True)
     topology_file().write_text(
-        json.dumps({"nodes": node_count, "proxy_mode": topology.proxy_mode, "cni": topology.cni})
+        json.dumps(
+            {
+                "nodes": node_count,
+                "proxy_mode": topology.proxy_mode,
+                "cni": topology.cni,
+                "ip_family": topology.ip_family,
+            }
+        )
     )
     network.save_host_state()
     bins = build.build()
@@ -149,26 +178,26 @@ def _up(topology: Topology) -> Path:
         *images.build_images(),
         images.build_coredns_image(build.build_coredns()),
     ]
-    network.ensure_bridge()
+    network.ensure_bridge(topology.dual_stack)
     controlplane.ensure_credentials(topology)
     controlplane.start_etcd()
-    controlplane.start_apiserver()
+    controlplane.start_apiserver(topology)
     wait_apiserver()
-    controlplane.start_controller_manager()
+    controlplane.start_controller_manager(topology)
     controlplane.start_scheduler()
     if topology.cni == "flannel":
         apply(flannel.RBAC, "flanneld's RBAC")
     for n in topology.nodes:
-        network.ensure_node_netns(n)
+        network.ensure_node_netns(n, topology.dual_stack)
         node.ensure_cgroups(n)
         node.ensure_cni_bin(n, topology.cni)
         node.start_containerd(n)
     for n in topology.nodes:
         wait_containerd(n)
         images.import_images(node.socket(n), archives)
-        node.start_kubelet(n)
-        node.start_kube_proxy(n, topology.proxy_mode)
-    cidrs = {n.name: wait_pod_cidr(n) for n in topology.nodes}
+        node.start_kubelet(n, topology)
+        node.start_kube_proxy(n, topology)
+    cidrs = {n.name: wait_pod_cidrs(n) for n in topology.nodes}
     if topology.cni == "flannel":
         # flanneld routes to the other nodes' Pod CIDRs through its VXLAN device.
         for n in topology.nodes:
@@ -269,8 +298,9 @@ def wait_containerd(n: Node) -> None:
         )
 
 
-def wait_pod_cidr(n: Node) -> str:
-    """The Pod CIDR the controller-manager allocated to ``n`` (watch-based via kubectl wait)."""
+def wait_pod_cidrs(n: Node) -> list[str]:
+    """The Pod CIDRs the controller-manager allocated to ``n``, IPv4 first (one per family;
+    watch-based via kubectl wait)."""
     kubectl(
         "wait",
         "--for=create",
@@ -285,7 +315,7 @@ def wait_pod_cidr(n: Node) -> str:
         f"--timeout={POD_CIDR_ALLOCATED:.0f}s",
         timeout=POD_CIDR_ALLOCATED + 10,
     )
-    return kubectl("get", f"node/{n.name}", "-o", "jsonpath={.spec.podCIDR}").strip()
+    return kubectl("get", f"node/{n.name}", "-o", "jsonpath={.spec.podCIDRs[*]}").split()
 
 
 def wait_flannel_subnet(n: Node) -> None:
@@ -498,9 +528,13 @@ def status() -> Status:
             nodes = kubectl("get", "nodes", "-o", "wide", timeout=10)
         except (ClusterError, subprocess.TimeoutExpired) as error:
             nodes = f"(could not list nodes: {error})"
-    routes = subprocess.run(
-        ["ip", "route", "show", "type", "unreachable"], capture_output=True, text=True
-    ).stdout.split("\n")
+    routes = [
+        route
+        for family in ("-4", "-6")
+        for route in subprocess.run(
+            ["ip", family, "route", "show", "type", "unreachable"], capture_output=True, text=True
+        ).stdout.split("\n")
+    ]
     return Status(
         running=bool(daemons) and all(daemons.values()),
         kubeconfig=paths.admin_kubeconfig(),

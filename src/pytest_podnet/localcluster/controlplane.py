@@ -16,8 +16,6 @@ from pytest_podnet.localcluster.topology import (
     CONTEXT,
     ETCD_CLIENT_PORT,
     ETCD_PEER_PORT,
-    POD_CIDR,
-    SERVICE_CIDR,
     Topology,
 )
 
@@ -38,7 +36,7 @@ def ensure_credentials(topology: Topology) -> None:
         Identity(
             "apiserver",
             "kube-apiserver",
-            ip_sans=(BRIDGE_ADDRESS, "10.96.0.1", "127.0.0.1"),
+            ip_sans=(BRIDGE_ADDRESS, "10.96.0.1", "127.0.0.1", "fd00:10:96::1"),
             dns_sans=("kubernetes", "kubernetes.default", "kubernetes.default.svc", "localhost"),
             server=True,
         )
@@ -100,7 +98,7 @@ def start_etcd() -> None:
     )
 
 
-def start_apiserver() -> None:
+def start_apiserver(topology: Topology) -> None:
     cert = pki().path
     procs.start(
         "kube-apiserver",
@@ -110,7 +108,7 @@ def start_apiserver() -> None:
             f"--bind-address={BRIDGE_ADDRESS}",
             f"--advertise-address={BRIDGE_ADDRESS}",
             f"--secure-port={API_PORT}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            f"--service-cluster-ip-range={','.join(topology.service_cidrs)}",
             f"--tls-cert-file={cert('apiserver', 'crt')}",
             f"--tls-private-key-file={cert('apiserver', 'key')}",
             f"--client-ca-file={cert('ca', 'crt')}",
@@ -131,8 +129,13 @@ def start_apiserver() -> None:
     )
 
 
-def start_controller_manager(controllers: str = DEFAULT_CONTROLLERS) -> None:
+def start_controller_manager(topology: Topology, controllers: str = DEFAULT_CONTROLLERS) -> None:
     cert = pki().path
+    # A /24 per node from the IPv4 range, a /64 from the IPv6 one (the dual-stack flags; the
+    # single-stack --node-cidr-mask-size would apply to both).
+    masks = ["--node-cidr-mask-size-ipv4=24"]
+    if topology.dual_stack:
+        masks.append("--node-cidr-mask-size-ipv6=64")
     procs.start(
         "kube-controller-manager",
         [
@@ -142,9 +145,9 @@ def start_controller_manager(controllers: str = DEFAULT_CONTROLLERS) -> None:
             f"--authorization-kubeconfig={paths.state_dir() / 'controller-manager.kubeconfig'}",
             "--bind-address=127.0.0.1",
             "--allocate-node-cidrs=true",
-            f"--cluster-cidr={POD_CIDR}",
-            "--node-cidr-mask-size=24",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            f"--cluster-cidr={','.join(topology.pod_cidrs)}",
+            *masks,
+            f"--service-cluster-ip-range={','.join(topology.service_cidrs)}",
             f"--service-account-private-key-file={cert('sa', 'key')}",
             f"--root-ca-file={cert('ca', 'crt')}",
             f"--cluster-signing-cert-file={cert('ca', 'crt')}",

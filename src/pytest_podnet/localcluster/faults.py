@@ -22,9 +22,11 @@ from pytest_podnet.localcluster.network import node_root
 from pytest_podnet.localcluster.topology import (
     API_PORT,
     POD_CIDR,
+    POD_CIDR_V6,
     PROXY_MODES,
     SERVICE_CIDR,
     Node,
+    Topology,
 )
 
 FAULT_CHAIN = "PODNET-FAULT-SNAT"
@@ -58,7 +60,23 @@ def _nodes() -> list[Node]:
 
 
 def pod_cidr(n: Node) -> str:
+    """The node's (IPv4) Pod CIDR."""
     return cluster.kubectl("get", f"node/{n.name}", "-o", "jsonpath={.spec.podCIDR}").strip()
+
+
+def pod_cidrs(n: Node) -> list[str]:
+    """The node's Pod CIDRs, one per family, IPv4 first."""
+    return cluster.kubectl("get", f"node/{n.name}", "-o", "jsonpath={.spec.podCIDRs[*]}").split()
+
+
+#: Both families' rule tools (ip6tables rules on an IPv4-only node are harmless no-ops).
+IPTABLES = ("iptables", "ip6tables")
+
+
+def _flush_conntrack(n: Node) -> None:
+    """Forget the node's connection tracking, both families (``conntrack -F`` is IPv4 only)."""
+    for family in ("ipv4", "ipv6"):
+        procs.run(["conntrack", "-F", "-f", family], netns=n.netns, check=False)
 
 
 @dataclass(frozen=True)
@@ -68,10 +86,12 @@ class _Chain:
     table: str
     hook: str
     name: str
+    #: ``iptables`` or, for an IPv6 chain, ``ip6tables``.
+    tool: str = "iptables"
 
     def install(self, n: Node, rules: Sequence[Sequence[str]] = ()) -> None:
         """Create (or empty) the chain, append ``rules``, and jump to it first from the hook."""
-        iptables = ["iptables", "-w", "-t", self.table]
+        iptables = [self.tool, "-w", "-t", self.table]
         procs.run([*iptables, "-N", self.name], netns=n.netns, check=False)
         procs.run([*iptables, "-F", self.name], netns=n.netns)
         for rule in rules:
@@ -81,7 +101,7 @@ class _Chain:
 
     def remove(self, n: Node) -> None:
         """Delete the jump and the chain (no-op for what is not there)."""
-        iptables = ["iptables", "-w", "-t", self.table]
+        iptables = [self.tool, "-w", "-t", self.table]
         procs.run([*iptables, "-D", self.hook, "-j", self.name], netns=n.netns, check=False)
         procs.run([*iptables, "-F", self.name], netns=n.netns, check=False)
         procs.run([*iptables, "-X", self.name], netns=n.netns, check=False)
@@ -89,6 +109,8 @@ class _Chain:
 
 #: Where snat-pod-traffic masquerades the node's Pod-to-Pod traffic.
 SNAT_CHAIN = _Chain("nat", "POSTROUTING", FAULT_CHAIN)
+#: Where snat-pod-traffic-ipv6 masquerades the node's IPv6 Pod-to-Pod traffic.
+SNAT_CHAIN_V6 = _Chain("nat", "POSTROUTING", FAULT_CHAIN, tool="ip6tables")
 #: Where the stale-udp-conntrack daemon pins UDP flows to their old backends.
 PIN_CHAIN = _Chain("nat", "PREROUTING", "PODNET-FAULT-UDP-PIN")
 #: Where the serve-terminating daemon sends new connections to terminating Pods.
@@ -124,11 +146,38 @@ def _remove_snat(nodes: list[Node]) -> None:
         procs.run(["conntrack", "-F"], netns=n.netns, check=False)
 
 
+def _add_snat_v6(nodes: list[Node]) -> None:
+    if not _topology().dual_stack:
+        raise FaultError(
+            "snat-pod-traffic-ipv6 masquerades IPv6 Pod traffic; this cluster is IPv4 only"
+            " (`podnet cluster up --ip-family dual`)"
+        )
+    for n in nodes:
+        # IPv6 only: the node's IPv4 Pod traffic keeps its source, so a check that reads one
+        # family alone would pass.
+        v6 = [c for c in pod_cidrs(n) if ":" in c]
+        SNAT_CHAIN_V6.install(n, [["-s", v6[0], "-d", POD_CIDR_V6, "-j", "MASQUERADE"]])
+        procs.run(["conntrack", "-F", "-f", "ipv6"], netns=n.netns, check=False)
+
+
+def _remove_snat_v6(nodes: list[Node]) -> None:
+    for n in nodes:
+        SNAT_CHAIN_V6.remove(n)
+        procs.run(["conntrack", "-F", "-f", "ipv6"], netns=n.netns, check=False)
+
+
 # --- dataplane-stopped / dataplane-frozen ------------------------------------------------------
 
 
 def _proxy_name(n: Node) -> str:
     return f"{n.name}-kube-proxy"
+
+
+def _topology() -> Topology:
+    topology = cluster.current_topology()
+    if topology is None:
+        raise FaultError("the local cluster is not running (`podnet cluster up`)")
+    return topology
 
 
 def _proxy_mode() -> str:
@@ -143,17 +192,17 @@ def _add_dataplane_stopped(nodes: list[Node]) -> None:
         # With kube-proxy gone, its Service rules would still work; flush them like a crashed
         # dataplane that lost its state: ClusterIPs on this node no longer lead anywhere.
         if mode == "nftables":
-            flush = ["nft", "delete", "table", "ip", "kube-proxy"]
+            flushes = [["nft", "delete", "table", family, "kube-proxy"] for family in ("ip", "ip6")]
         else:
-            flush = ["iptables", "-w", "-t", "nat", "-F", "KUBE-SERVICES"]
-        procs.run(flush, netns=n.netns, check=False)
-        procs.run(["conntrack", "-F"], netns=n.netns, check=False)
+            flushes = [[tool, "-w", "-t", "nat", "-F", "KUBE-SERVICES"] for tool in IPTABLES]
+        for flush in flushes:
+            procs.run(flush, netns=n.netns, check=False)
+        _flush_conntrack(n)
 
 
 def _remove_dataplane_stopped(nodes: list[Node]) -> None:
-    mode = _proxy_mode()
     for n in nodes:
-        node.start_kube_proxy(n, mode)
+        node.start_kube_proxy(n, _topology())
 
 
 def _signal_proxy(nodes: list[Node], sig: signal.Signals) -> None:
@@ -179,7 +228,7 @@ def _remove_dataplane_frozen(nodes: list[Node]) -> None:
 
 def _restart_controller_manager(controllers: str) -> None:
     procs.stop("kube-controller-manager")
-    controlplane.start_controller_manager(controllers)
+    controlplane.start_controller_manager(_topology(), controllers)
 
 
 def _add_stale_endpoints(nodes: list[Node]) -> None:
@@ -427,7 +476,7 @@ def _add_duplicate_ip(nodes: list[Node]) -> None:
         )
     for n in nodes:
         donor = _donor(nodes, n)
-        config_path = node.write_cni_config(n, pod_cidr(n))
+        config_path = node.write_cni_config(n, pod_cidrs(n))
         config = json.loads(config_path.read_text())
         bridge = config["plugins"][0]
         # The donor's range joins this node's range set so host-local accepts the donor's IPs;
@@ -448,7 +497,7 @@ def _add_duplicate_ip(nodes: list[Node]) -> None:
 
 def _remove_duplicate_ip(nodes: list[Node]) -> None:
     for n in nodes:
-        node.write_cni_config(n, pod_cidr(n))
+        node.write_cni_config(n, pod_cidrs(n))
         _unwrap_host_local(n)
     # Both sides learnt MACs for the shared IPs: the donors' bridges too (each node once).
     donors = [_donor(nodes, n) for n in nodes]
@@ -462,11 +511,20 @@ FAULTS: dict[str, Fault] = {
         Fault(
             "snat-pod-traffic",
             "G2: the receiver no longer sees the sender's Pod IP",
-            "an iptables MASQUERADE rule in the node's nat POSTROUTING for Pod-to-Pod traffic"
-            " from its Pods (same node and cross node)",
+            "an iptables MASQUERADE rule in the node's nat POSTROUTING for (IPv4) Pod-to-Pod"
+            " traffic from its Pods (same node and cross node)",
             "delete the rule and its chain, flush conntrack",
             _add_snat,
             _remove_snat,
+        ),
+        Fault(
+            "snat-pod-traffic-ipv6",
+            "G2, IPv6 only: the receiver sees the node's IPv6 address, IPv4 stays intact",
+            "an ip6tables MASQUERADE rule in the node's nat POSTROUTING for IPv6 Pod-to-Pod"
+            " traffic from its Pods (dual-stack clusters only)",
+            "delete the rule and its chain, flush IPv6 conntrack",
+            _add_snat_v6,
+            _remove_snat_v6,
         ),
         Fault(
             "dataplane-stopped",

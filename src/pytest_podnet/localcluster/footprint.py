@@ -48,11 +48,13 @@ def _lines(*command: str) -> list[str]:
 
 
 def _iptables() -> tuple[str, ...]:
+    """Both families' rules, counters left out (IPv6 lines marked ``ip6:``)."""
     rules = []
-    for line in _lines("iptables-save"):
-        if line.startswith("#"):
-            continue
-        rules.append(re.sub(r"\[\d+:\d+\]", "", line).strip())
+    for tool, mark in (("iptables-save", ""), ("ip6tables-save", "ip6: ")):
+        for line in _lines(tool):
+            if line.startswith("#"):
+                continue
+            rules.append(mark + re.sub(r"\[\d+:\d+\]", "", line).strip())
     return tuple(rules)
 
 
@@ -89,7 +91,10 @@ def snapshot() -> Footprint:
         links=frozenset(
             line.split(":")[1].split("@")[0].strip() for line in _lines("ip", "-o", "link")
         ),
-        routes=frozenset(_lines("ip", "route", "show", "table", "all")),
+        routes=frozenset(
+            _lines("ip", "-4", "route", "show", "table", "all")
+            + _lines("ip", "-6", "route", "show", "table", "all")
+        ),
         mounts=frozenset(
             line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
         ),

@@ -10,6 +10,7 @@ its counters are the cheap proof that nothing leaked. Node namespaces get no def
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import subprocess
 from pathlib import Path
@@ -19,7 +20,9 @@ from pytest_podnet.localcluster.procs import run
 from pytest_podnet.localcluster.topology import (
     BRIDGE,
     BRIDGE_ADDRESS,
+    BRIDGE_ADDRESS_V6,
     BRIDGE_NETWORK,
+    BRIDGE_NETWORK_V6,
     GUARDED_RANGES,
     Node,
 )
@@ -44,51 +47,73 @@ def remove_safety_routes() -> None:
         _ip("route", "del", "unreachable", cidr, check=False)
 
 
+def _guarded(tool: str) -> tuple[str, ...]:
+    """The ranges ``tool`` (iptables or ip6tables) guards: its family's ranges and the bridge's."""
+    version = 4 if tool == "iptables" else 6
+    bridge = BRIDGE_NETWORK if version == 4 else BRIDGE_NETWORK_V6
+    family = [c for c in GUARDED_RANGES if ipaddress.ip_network(c).version == version]
+    return (*family, str(bridge))
+
+
+#: The guard chain's twins: IPv4 rules and IPv6 rules (the IPv6 ranges are guarded even on an
+#: IPv4 cluster, like their `unreachable` routes).
+GUARD_TOOLS = ("iptables", "ip6tables")
+
+
 def install_guard_chain() -> None:
     """Drop and count cluster-range packets leaving the host by any other interface."""
-    if subprocess.run(["iptables", "-w", "-L", GUARD_CHAIN, "-n"], capture_output=True).returncode:
-        run(["iptables", "-w", "-N", GUARD_CHAIN])
-        run(["iptables", "-w", "-A", GUARD_CHAIN, "-o", "lo", "-j", "RETURN"])
-        run(["iptables", "-w", "-A", GUARD_CHAIN, "-o", BRIDGE, "-j", "RETURN"])
-        for cidr in (*GUARDED_RANGES, str(BRIDGE_NETWORK)):
-            run(["iptables", "-w", "-A", GUARD_CHAIN, "-d", cidr, "-j", "DROP"])
-            run(["iptables", "-w", "-A", GUARD_CHAIN, "-s", cidr, "-j", "DROP"])
-    for hook in ("OUTPUT", "FORWARD"):
-        if subprocess.run(
-            ["iptables", "-w", "-C", hook, "-j", GUARD_CHAIN], capture_output=True
-        ).returncode:
-            run(["iptables", "-w", "-I", hook, "1", "-j", GUARD_CHAIN])
+    for tool in GUARD_TOOLS:
+        if subprocess.run([tool, "-w", "-L", GUARD_CHAIN, "-n"], capture_output=True).returncode:
+            run([tool, "-w", "-N", GUARD_CHAIN])
+            run([tool, "-w", "-A", GUARD_CHAIN, "-o", "lo", "-j", "RETURN"])
+            run([tool, "-w", "-A", GUARD_CHAIN, "-o", BRIDGE, "-j", "RETURN"])
+            for cidr in _guarded(tool):
+                run([tool, "-w", "-A", GUARD_CHAIN, "-d", cidr, "-j", "DROP"])
+                run([tool, "-w", "-A", GUARD_CHAIN, "-s", cidr, "-j", "DROP"])
+        for hook in ("OUTPUT", "FORWARD"):
+            if subprocess.run(
+                [tool, "-w", "-C", hook, "-j", GUARD_CHAIN], capture_output=True
+            ).returncode:
+                run([tool, "-w", "-I", hook, "1", "-j", GUARD_CHAIN])
 
 
 def guard_drops() -> int:
-    """Packets the guard chain dropped so far (0 means nothing tried to leave)."""
-    out = subprocess.run(
-        ["iptables", "-w", "-L", GUARD_CHAIN, "-n", "-v", "-x"], capture_output=True, text=True
-    )
-    if out.returncode:
-        return 0
-    return sum(
-        int(line.split()[0])
-        for line in out.stdout.splitlines()[2:]
-        if line.split() and "DROP" in line.split()[2:3]
-    )
+    """Packets the guard chains dropped so far, both families (0: nothing tried to leave)."""
+    dropped = 0
+    for tool in GUARD_TOOLS:
+        out = subprocess.run(
+            [tool, "-w", "-L", GUARD_CHAIN, "-n", "-v", "-x"], capture_output=True, text=True
+        )
+        if out.returncode:
+            continue
+        dropped += sum(
+            int(line.split()[0])
+            for line in out.stdout.splitlines()[2:]
+            if line.split() and "DROP" in line.split()[2:3]
+        )
+    return dropped
 
 
 def remove_guard_chain() -> None:
-    for hook in ("OUTPUT", "FORWARD"):
-        while not subprocess.run(
-            ["iptables", "-w", "-D", hook, "-j", GUARD_CHAIN], capture_output=True
-        ).returncode:
-            pass
-    subprocess.run(["iptables", "-w", "-F", GUARD_CHAIN], capture_output=True)
-    subprocess.run(["iptables", "-w", "-X", GUARD_CHAIN], capture_output=True)
+    for tool in GUARD_TOOLS:
+        for hook in ("OUTPUT", "FORWARD"):
+            while not subprocess.run(
+                [tool, "-w", "-D", hook, "-j", GUARD_CHAIN], capture_output=True
+            ).returncode:
+                pass
+        subprocess.run([tool, "-w", "-F", GUARD_CHAIN], capture_output=True)
+        subprocess.run([tool, "-w", "-X", GUARD_CHAIN], capture_output=True)
 
 
-def ensure_bridge() -> None:
+def ensure_bridge(dual_stack: bool = False) -> None:
     """The host bridge the control plane binds to and every node's veth joins."""
     if not Path(f"/sys/class/net/{BRIDGE}").exists():
         _ip("link", "add", BRIDGE, "type", "bridge")
     _ip("addr", "replace", f"{BRIDGE_ADDRESS}/{BRIDGE_NETWORK.prefixlen}", "dev", BRIDGE)
+    if dual_stack:
+        # nodad: usable at once (duplicate address detection would hold it back ~1-2 s).
+        prefix = f"{BRIDGE_ADDRESS_V6}/{BRIDGE_NETWORK_V6.prefixlen}"
+        _ip("addr", "replace", prefix, "dev", BRIDGE, "nodad")
     _ip("link", "set", BRIDGE, "up")
 
 
@@ -96,7 +121,7 @@ def remove_bridge() -> None:
     _ip("link", "del", BRIDGE, check=False)
 
 
-def ensure_node_netns(node: Node) -> None:
+def ensure_node_netns(node: Node, dual_stack: bool = False) -> None:
     """A network namespace on the bridge, with forwarding on inside and no default route."""
     if not Path(f"/run/netns/{node.netns}").exists():
         _ip("netns", "add", node.netns)
@@ -116,34 +141,46 @@ def ensure_node_netns(node: Node) -> None:
     _ip("link", "set", node.host_veth, "master", BRIDGE, "up")
     _ip("link", "set", "lo", "up", netns=node.netns)
     _ip("addr", "replace", f"{node.ip}/{BRIDGE_NETWORK.prefixlen}", "dev", "eth0", netns=node.netns)
+    settings = ["net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0"]
+    if dual_stack:
+        prefix = f"{node.ip6}/{BRIDGE_NETWORK_V6.prefixlen}"
+        _ip("addr", "replace", prefix, "dev", "eth0", "nodad", netns=node.netns)
+        settings.append("net.ipv6.conf.all.forwarding=1")
     _ip("link", "set", "eth0", "up", netns=node.netns)
-    for setting in ("net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0"):
+    for setting in settings:
         run(["sysctl", "-qw", setting], netns=node.netns)
     with contextlib.suppress(subprocess.CalledProcessError):
         # iptables must see bridged Pod traffic (kube-proxy hairpin); not per-netns on every kernel.
         run(["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1"], netns=node.netns)
+        run(["sysctl", "-qw", "net.bridge.bridge-nf-call-ip6tables=1"], netns=node.netns)
 
 
-def set_pod_routes(nodes: list[Node], pod_cidrs: dict[str, str]) -> None:
-    """In every node, a route to each other node's Pod CIDR via that node: no NAT, no default."""
+def set_pod_routes(nodes: list[Node], pod_cidrs: dict[str, list[str]]) -> None:
+    """In every node, a route to each other node's Pod CIDRs via that node (its address in the
+    CIDR's family): no NAT, no default."""
     for node in nodes:
         for other in nodes:
-            if other.name != node.name and other.name in pod_cidrs:
-                _ip("route", "replace", pod_cidrs[other.name], "via", other.ip, netns=node.netns)
+            if other.name == node.name:
+                continue
+            for cidr in pod_cidrs.get(other.name, []):
+                via = other.ip6 if ipaddress.ip_network(cidr).version == 6 else other.ip
+                _ip("route", "replace", cidr, "via", via, netns=node.netns)
 
 
-def set_host_pod_routes(nodes: list[Node], pod_cidrs: dict[str, str]) -> None:
+def set_host_pod_routes(nodes: list[Node], pod_cidrs: dict[str, list[str]]) -> None:
     """In the host namespace, a route to each node's Pod CIDR via that node, on the bridge.
 
     The control plane runs in the host namespace, and a Pod that calls the API server (the
     ``kubernetes`` Service, in-cluster config) reaches it with its own Pod IP as the source: the
     answer must go back over the bridge, not into the ``unreachable`` Pod range. These routes are
     more specific than that range and lead only into the node namespaces; every Pod CIDR no node
-    holds stays unreachable, and the host still does not forward.
+    holds stays unreachable, and the host still does not forward. IPv4 only: the API server
+    listens on the bridge's IPv4 address.
     """
     for node in nodes:
-        if node.name in pod_cidrs:
-            _ip("route", "replace", pod_cidrs[node.name], "via", node.ip, "dev", BRIDGE)
+        for cidr in pod_cidrs.get(node.name, []):
+            if ipaddress.ip_network(cidr).version == 4:
+                _ip("route", "replace", cidr, "via", node.ip, "dev", BRIDGE)
 
 
 def remove_node_netns(node: Node) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -19,8 +20,8 @@ from pytest_podnet.localcluster.topology import (
     CLUSTER_DOMAIN,
     CNIS,
     DNS_SERVICE_IP,
-    POD_CIDR,
     Node,
+    Topology,
 )
 from pytest_podnet.localcluster.versions import PAUSE_IMAGE
 
@@ -132,9 +133,10 @@ def ensure_cni_bin(node: Node, cni: str = CNIS[0]) -> None:
             link.symlink_to(target)
 
 
-def write_cni_config(node: Node, pod_cidr: str, cni: str = CNIS[0]) -> Path:
-    """The node's conflist: bridge + host-local for its Pod CIDR, no ipMasq (Pod traffic keeps
-    its source IP); or with ``cni="flannel"`` Flannel's plugin, which hands off to those two."""
+def write_cni_config(node: Node, pod_cidrs: Sequence[str], cni: str = CNIS[0]) -> Path:
+    """The node's conflist: bridge + host-local for its Pod CIDRs (a range set per family, so
+    every Pod gets one address of each), no ipMasq (Pod traffic keeps its source IP); or with
+    ``cni="flannel"`` Flannel's plugin, which hands off to those two."""
     conf_dir = cni_conf_dir(node)
     conf_dir.mkdir(parents=True, exist_ok=True)
     bridge = {
@@ -145,8 +147,8 @@ def write_cni_config(node: Node, pod_cidr: str, cni: str = CNIS[0]) -> Path:
         "hairpinMode": True,
         "ipam": {
             "type": "host-local",
-            "ranges": [[{"subnet": pod_cidr}]],
-            "routes": [{"dst": "0.0.0.0/0"}],
+            "ranges": [[{"subnet": cidr}] for cidr in pod_cidrs],
+            "routes": [{"dst": "::/0" if ":" in cidr else "0.0.0.0/0"} for cidr in pod_cidrs],
             "dataDir": str(node_root(node) / "ipam"),
         },
     }
@@ -218,12 +220,13 @@ def write_kubelet_config(node: Node) -> Path:
     return path
 
 
-def write_kube_proxy_config(node: Node, mode: str) -> Path:
+def write_kube_proxy_config(node: Node, topology: Topology) -> Path:
+    mode = topology.proxy_mode
     config = {
         "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
         "kind": "KubeProxyConfiguration",
         "mode": mode,
-        "clusterCIDR": POD_CIDR,
+        "clusterCIDR": ",".join(topology.pod_cidrs),
         "hostnameOverride": node.name,
         "bindAddress": node.ip,
         "healthzBindAddress": "127.0.0.1:10256",
@@ -260,7 +263,7 @@ def start_containerd(node: Node) -> None:
     )
 
 
-def start_kubelet(node: Node) -> None:
+def start_kubelet(node: Node, topology: Topology) -> None:
     config = write_kubelet_config(node)
     root = node_root(node)
     procs.start(
@@ -270,7 +273,7 @@ def start_kubelet(node: Node) -> None:
             f"--config={config}",
             f"--kubeconfig={paths.state_dir() / f'kubelet-{node.name}.kubeconfig'}",
             f"--hostname-override={node.name}",
-            f"--node-ip={node.ip}",
+            f"--node-ip={','.join(topology.node_ips(node))}",
             f"--root-dir={root / 'kubelet'}",
             f"--cert-dir={root / 'kubelet-pki'}",
             "--v=1",
@@ -280,8 +283,8 @@ def start_kubelet(node: Node) -> None:
     )
 
 
-def start_kube_proxy(node: Node, mode: str) -> None:
-    config = write_kube_proxy_config(node, mode)
+def start_kube_proxy(node: Node, topology: Topology) -> None:
+    config = write_kube_proxy_config(node, topology)
     procs.start(
         f"{node.name}-kube-proxy",
         [str(paths.bin_dir() / "kube-proxy"), f"--config={config}", "--v=1"],

@@ -17,8 +17,16 @@ CONTEXT = "podnet-local"
 #: The cluster DNS: the ``kube-dns`` Service's ClusterIP (the kubelets' ``clusterDNS``) and domain.
 DNS_SERVICE_IP = "10.96.0.10"
 CLUSTER_DOMAIN = "cluster.local"
-#: Ranges that must never leave the machine: the host gets `unreachable` routes for these.
-GUARDED_RANGES = (POD_CIDR, SERVICE_CIDR)
+#: The IPv6 twins (unique local addresses) of a dual-stack cluster: Pod range (a /64 per node),
+#: Service range, and the bridge network the nodes and the host share.
+POD_CIDR_V6 = "fd00:10:244::/56"
+SERVICE_CIDR_V6 = "fd00:10:96::/112"
+BRIDGE_NETWORK_V6 = ipaddress.ip_network("fd00:172:30::/64")
+BRIDGE_ADDRESS_V6 = "fd00:172:30::1"
+#: Ranges that must never leave the machine: the host gets `unreachable` routes for these, for
+#: both families whatever the cluster runs (an IPv4 cluster has no IPv6 address to leak, and the
+#: routes cost nothing).
+GUARDED_RANGES = (POD_CIDR, SERVICE_CIDR, POD_CIDR_V6, SERVICE_CIDR_V6)
 #: kube-proxy backends the cluster can run; the first is the default.
 PROXY_MODES = ("iptables", "nftables")
 #: CNI plugins the cluster can run; the first is the default. ``bridge``: Debian's bridge +
@@ -26,6 +34,9 @@ PROXY_MODES = ("iptables", "nftables")
 #: (VXLAN backend, Kubernetes subnet manager) on every node and its CNI plugin, which hands off to
 #: bridge + host-local; Pod traffic between nodes crosses the VXLAN device.
 CNIS = ("bridge", "flannel")
+#: IP families the cluster can run; the first is the default. ``dual``: IPv4 and IPv6 on every
+#: node, Pod and (PreferDualStack) Service, IPv4 first.
+IP_FAMILIES = ("ipv4", "dual")
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,11 @@ class Node:
         return str(BRIDGE_NETWORK.network_address + 10 + self.index)
 
     @property
+    def ip6(self) -> str:
+        """The node's IPv6 address on the bridge (used on a dual-stack cluster only)."""
+        return str(BRIDGE_NETWORK_V6.network_address + 10 + self.index)
+
+    @property
     def host_veth(self) -> str:
         """Host end of the node's veth (interface names are limited to 15 characters)."""
         return f"pn-node{self.index}"
@@ -59,6 +75,7 @@ class Topology:
     node_count: int
     proxy_mode: str = PROXY_MODES[0]
     cni: str = CNIS[0]
+    ip_family: str = IP_FAMILIES[0]
 
     @property
     def dataplane(self) -> str:
@@ -66,7 +83,26 @@ class Topology:
         cni = "bridge + host-local"
         if self.cni == "flannel":
             cni = f"flannel (VXLAN) -> {cni}"
-        return f"CNI {cni}, kube-proxy {self.proxy_mode}, IPv4"
+        families = "dual-stack IPv4/IPv6" if self.dual_stack else "IPv4"
+        return f"CNI {cni}, kube-proxy {self.proxy_mode}, {families}"
+
+    @property
+    def dual_stack(self) -> bool:
+        return self.ip_family == "dual"
+
+    @property
+    def pod_cidrs(self) -> tuple[str, ...]:
+        """The cluster's Pod ranges, IPv4 first."""
+        return (POD_CIDR, POD_CIDR_V6) if self.dual_stack else (POD_CIDR,)
+
+    @property
+    def service_cidrs(self) -> tuple[str, ...]:
+        """The cluster's Service ranges, IPv4 first."""
+        return (SERVICE_CIDR, SERVICE_CIDR_V6) if self.dual_stack else (SERVICE_CIDR,)
+
+    def node_ips(self, node: Node) -> tuple[str, ...]:
+        """``node``'s addresses, IPv4 first (the kubelet's ``--node-ip``)."""
+        return (node.ip, node.ip6) if self.dual_stack else (node.ip,)
 
     @property
     def nodes(self) -> tuple[Node, ...]:
