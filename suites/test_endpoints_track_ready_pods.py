@@ -48,7 +48,7 @@ def test_endpoint_slices_list_exactly_the_ready_pods(podnet, placement):
     echo = podnet.echo_deployment(replicas=2, placement=placement)
     svc = podnet.service_for(echo)
     victim, survivor = podnet.pods(echo)
-    assert podnet.endpoints(svc).ready_ips == {victim.ip, survivor.ip}, (
+    assert podnet.endpoints(svc).ready_ips == podnet.service_addresses(svc, [victim, survivor]), (
         f"{svc.ref} slices {podnet.endpoints(svc)} do not list its Ready Pods "
         f"{victim.ref} ({victim.ip}) and {survivor.ref} ({survivor.ip})"
     )
@@ -165,29 +165,31 @@ def test_terminating_pod_gets_no_new_connections_while_a_ready_pod_exists(podnet
 
 
 def expect_never_answered_by(podnet, clients, svc, excluded: PodInfo, others: str) -> None:
-    """UNREADY_PROBES requests from each node's client to the ClusterIP, all answered, none by
+    """UNREADY_PROBES requests from each node's client to each ClusterIP, all answered, none by
     ``excluded``."""
     for node, client in clients.items():
         results = podnet.probe(from_=client, to=svc, request=HOSTNAME, count=UNREADY_PROBES)
         seen = Counter(r.seen_hostname if r.outcome == REACHABLE else r.outcome for r in results)
         assert answered_but_never_by([excluded.name])(results), (
-            f"{UNREADY_PROBES} requests from {client.ref} on {node} to {svc.ref} "
-            f"({svc.cluster_ip}) were answered {dict(seen)}; expected only by {others}, never "
-            f"by terminating {excluded.ref} ({excluded.ip} on {excluded.node})"
+            f"{len(results)} requests from {client.ref} on {node} to {svc.ref} "
+            f"({', '.join(svc.cluster_ips)}) were answered {dict(seen)}; expected only by "
+            f"{others}, never by terminating {excluded.ref} ({excluded.ip} on {excluded.node})"
         )
 
 
 def expect_answered_only_by(podnet, clients, svc, ready: PodInfo, unready: PodInfo) -> None:
-    """UNREADY_PROBES requests from each node's client to the ClusterIP, all answered by
+    """UNREADY_PROBES requests from each node's client to each ClusterIP, all answered by
     ``ready``: not one reaches ``unready``, and none goes unanswered."""
     for node, client in clients.items():
         results = podnet.probe(from_=client, to=svc, request=HOSTNAME, count=UNREADY_PROBES)
         seen = Counter(r.seen_hostname if r.outcome == REACHABLE else r.outcome for r in results)
-        assert seen == {ready.name: UNREADY_PROBES}, (
-            f"{UNREADY_PROBES} requests from {client.ref} on {node} to {svc.ref} "
-            f"({svc.cluster_ip}) were answered {dict(seen)}; expected only Ready {ready.ref} "
-            f"({ready.ip} on {ready.node}), never unready {unready.ref} ({unready.ip} on "
-            f"{unready.node})"
+        # UNREADY_PROBES to each of the Service's ClusterIPs (one per IP family).
+        assert len(results) == UNREADY_PROBES * len(svc.cluster_ips), results
+        assert seen == {ready.name: len(results)}, (
+            f"{len(results)} requests from {client.ref} on {node} to {svc.ref} "
+            f"({', '.join(svc.cluster_ips)}) were answered {dict(seen)}; expected only Ready "
+            f"{ready.ref} ({ready.ip} on {ready.node}), never unready {unready.ref} "
+            f"({unready.ip} on {unready.node})"
         )
 
 

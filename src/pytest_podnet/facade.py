@@ -163,6 +163,7 @@ class Podnet:
     _new_echoes: list[tuple[Echo, int]] = field(default_factory=list)
     _clients: int = 0
     _service_account_ready: bool = False
+    _ip_families: list[str] | None = None
 
     def __post_init__(self) -> None:
         self.waiter = waits.Waiter(self.cluster, self.timeout_scale)
@@ -175,8 +176,10 @@ class Podnet:
         return testable(self.cluster.nodes(self.node_selector))
 
     def ip_families(self) -> list[str]:
-        """``IPv4`` and/or ``IPv6``: the families the nodes' Pod CIDRs have."""
-        return self.cluster.ip_families()
+        """``IPv4`` and/or ``IPv6``: the families the nodes' Pod CIDRs have (read once)."""
+        if self._ip_families is None:
+            self._ip_families = self.cluster.ip_families()
+        return list(self._ip_families)
 
     @_once_echoes_ready("observe")
     def all_pods(self) -> list[PodInfo]:
@@ -365,16 +368,19 @@ class Podnet:
 
     @timed("create_ready")
     def service_for(
-        self, echo: Echo, name: str | None = None, *, dual_stack: bool = False
+        self, echo: Echo, name: str | None = None, *, dual_stack: bool | None = None
     ) -> ServiceInfo:
         """Create a ClusterIP Service (TCP 80 -> 8080, UDP 81 -> 8081) for ``echo``; wait until
         its EndpointSlices list exactly the Ready echo Pods. ``dual_stack`` asks for a ClusterIP
-        per IP family the cluster has (``ipFamilyPolicy: PreferDualStack``).
+        per IP family the cluster has (``ipFamilyPolicy: PreferDualStack``); by default, when
+        the cluster has two, so every check of the Service covers both.
 
         kube-proxy programs the ClusterIP a little after the slices list it: call
         ``expect_reachable`` (which allows ``DATAPLANE_PROPAGATION``) before a probe that must
         not see that lag."""
         name = name or echo.name
+        if dual_stack is None:
+            dual_stack = len(self.ip_families()) > 1
         body = workloads.service(
             name,
             self.run_id,
@@ -387,9 +393,15 @@ class Podnet:
             f"svc/{self.namespace}/{name}",
             lambda: self.cluster.delete_service(self.namespace, name),
         )
-        ready = {p.ip for p in self.pods(echo) if p.ready and p.ip}
+        ready = self.service_addresses(svc, [p for p in self.pods(echo) if p.ready and p.ip])
         self.waiter.endpoints_exactly(self.namespace, name, ready)
         return svc
+
+    def service_addresses(self, svc: ServiceInfo, pods: Iterable[str | PodInfo]) -> set[str]:
+        """What the EndpointSlices of ``svc`` list for ``pods`` (Pods or IPs): each Pod's
+        addresses in the Service's IP families (both on a dual-stack Service)."""
+        families = {matrix.ip_family(ip) for ip in svc.cluster_ips}
+        return {ip for ip in _ips(pods, all_families=True) if matrix.ip_family(ip) in families}
 
     # ................................................................ reading
 
@@ -582,11 +594,12 @@ class Podnet:
         ready, and if given exactly ``serving_terminating`` as serving and terminating; return
         the seconds it took."""
         start = time.monotonic()
+        draining = serving_terminating
         self.waiter.endpoints_exactly(
             svc.namespace,
             svc.name,
-            _ips(ready_ips),
-            serving_terminating=None if serving_terminating is None else _ips(serving_terminating),
+            self.service_addresses(svc, ready_ips),
+            serving_terminating=None if draining is None else self.service_addresses(svc, draining),
         )
         return time.monotonic() - start
 
@@ -816,9 +829,10 @@ class Podnet:
         answered_by: Collection[str],
         deadline: waits.Deadline = waits.DNS_PROPAGATION,
     ) -> float:
-        """Wait until every name, from the client on every node, resolves to the ClusterIP of
-        ``svc`` and is answered by one of the Pods ``answered_by``, within ``deadline``; return
-        the seconds it took. Past it raise ``waits.WaitTimeout`` with the last calls."""
+        """Wait until every name, from the client on every node, resolves to a ClusterIP of
+        ``svc`` (either family's, on a dual-stack Service) and is answered by one of the Pods
+        ``answered_by``, within ``deadline``; return the seconds it took. Past it raise
+        ``waits.WaitTimeout`` with the last calls."""
         expected = frozenset(answered_by)
         seconds = self.deadline(deadline)
         start = time.monotonic()
@@ -826,15 +840,15 @@ class Podnet:
         while True:
             calls = self.call_by_name(clients, service_names, pause)
             elapsed = time.monotonic() - start
-            if all(c.address == svc.cluster_ip and c.answered_by in expected for c in calls):
+            if all(c.address in svc.cluster_ips and c.answered_by in expected for c in calls):
                 return elapsed
             if elapsed >= seconds:
                 raise waits.WaitTimeout(
                     waits.label(deadline),
                     seconds,
                     f"{' and '.join(service_names)} to resolve to {svc.ref}'s ClusterIP "
-                    f"{svc.cluster_ip} and be answered by {' or '.join(sorted(expected))} from "
-                    f"every node",
+                    f"{' or '.join(svc.cluster_ips)} and be answered by"
+                    f" {' or '.join(sorted(expected))} from every node",
                     "\n".join(f"  {c}" for c in calls),
                 )
             pause = PROBE_PACING
@@ -1155,8 +1169,16 @@ class Podnet:
         return Replacement(old, new, time.monotonic() - start)
 
 
-def _ips(pods_or_ips: Iterable[str | PodInfo]) -> set[str]:
-    ips = {p.ip if isinstance(p, PodInfo) else p for p in pods_or_ips}
+def _ips(pods_or_ips: Iterable[str | PodInfo], *, all_families: bool = False) -> set[str]:
+    """The IPs given, and the primary IP of each Pod given (``all_families``: every IP)."""
+    ips: set[str | None] = set()
+    for p in pods_or_ips:
+        if not isinstance(p, PodInfo):
+            ips.add(p)
+        elif all_families and p.ips:
+            ips.update(p.ips)
+        else:
+            ips.add(p.ip)
     if None in ips:
         raise ValueError(f"a Pod without an IP in {pods_or_ips!r}")
     return {ip for ip in ips if ip}

@@ -22,6 +22,7 @@ Outcomes:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -218,8 +219,15 @@ def probes_for(
     request: Request = CLIENTIP,
     count: int = 1,
 ) -> list[Probe]:
-    """``count`` probes to each target, in order."""
-    built = [probe_for(t, protocol, request) for t in targets]
+    """``count`` probes to each target, in order; to each ClusterIP of a dual-stack Service
+    (its IPv4 and its IPv6 address, in the Service's order), so a check of it covers both."""
+    built: list[Probe] = []
+    for target in targets:
+        probe = probe_for(target, protocol, request)
+        built.append(probe)
+        if isinstance(target, ServiceInfo):
+            others = [ip for ip in target.cluster_ips if ip != probe.ip]
+            built += [dataclasses.replace(probe, ip=ip) for ip in others]
     return [p for p in built for _ in range(count)]
 
 

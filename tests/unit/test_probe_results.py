@@ -98,6 +98,21 @@ def test_probe_for_uses_netexec_ports_for_pods_and_service_ports_for_services() 
         probes.probe_for(pod, "sctp")  # type: ignore[arg-type]
 
 
+def test_a_dual_stack_service_is_probed_on_each_of_its_cluster_ips() -> None:
+    ports = (ServicePort("http", "TCP", 80, 8080), ServicePort("udp", "UDP", 81, 8081))
+    dual = ServiceInfo("ns", "echo", "s", "10.96.0.10", ("10.96.0.10", "fd00:10:96::a"), ports)
+    built = probes.probes_for([dual, "10.244.1.9"], "udp", count=2)
+    assert [p.address for p in built] == [
+        "10.96.0.10:81",
+        "10.96.0.10:81",
+        "[fd00:10:96::a]:81",
+        "[fd00:10:96::a]:81",
+        "10.244.1.9:8081",
+        "10.244.1.9:8081",
+    ]
+    assert {p.ref for p in built[:4]} == {"svc/ns/echo"}
+
+
 def test_outcomes_are_the_outcome_type() -> None:
     assert set(probes.OUTCOMES) == set(get_args(probes.Outcome))
 
