@@ -3,9 +3,10 @@
     sudo .venv/bin/python bench/variants.py [--variants bridge/iptables,flannel/nftables,...]
         [--update-docs]
 
-A variant is CNI/PROXY-MODE. For each: `podnet cluster down`, `up --cni CNI --proxy-mode MODE`,
-the packaged suites with `-n 2` and a JSON verdict, the `snat-pod-traffic` fault on the G2
-source-IP checks, `down`. Prints one table (variant x guarantee, checks passed, wall time, how
+A variant is CNI/PROXY-MODE[/IP-FAMILY]. For each: `podnet cluster down`, `up --cni CNI
+--proxy-mode MODE --ip-family FAMILY`, the packaged suites with `-n 2` and a JSON verdict, the
+`snat-pod-traffic` fault (and on dual-stack `snat-pod-traffic-ipv6`) on the G2 source-IP
+checks, `down`. Prints one table (variant x guarantee, checks passed, wall time, how
 Pod traffic crossed between nodes, SNAT caught) and with --update-docs writes it into
 docs/variants.md. Asserts nothing; leaves the cluster down. Hold the cluster lock
 (`flock -x /tmp/podnet-cluster.lock ...`) when others share the machine.
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_podnet.localcluster import cluster, faults, flannel, procs
-from pytest_podnet.localcluster.topology import CNIS, PROXY_MODES, Topology
+from pytest_podnet.localcluster.topology import CNIS, IP_FAMILIES, PROXY_MODES, Topology
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "variants.md"
@@ -77,13 +78,13 @@ def vxlan_packets(topology: Topology) -> int:
     return total
 
 
-def measure(cni: str, mode: str, scratch: Path) -> Variant:
+def measure(cni: str, mode: str, family: str, scratch: Path) -> Variant:
     cluster.down()
-    kubeconfig = cluster.up(2, proxy_mode=mode, cni=cni)
-    topology = Topology(2, mode, cni)
+    kubeconfig = cluster.up(2, proxy_mode=mode, cni=cni, ip_family=family)
+    topology = Topology(2, mode, cni, family)
     try:
         before = vxlan_packets(topology) if cni == "flannel" else 0
-        healthy, seconds = suites(kubeconfig, scratch / f"{cni}-{mode}.json")
+        healthy, seconds = suites(kubeconfig, scratch / f"{cni}-{mode}-{family}.json")
         variant = Variant(topology.dataplane, seconds)
         if cni == "flannel":
             sent = vxlan_packets(topology) - before
@@ -94,16 +95,22 @@ def measure(cni: str, mode: str, scratch: Path) -> Variant:
             variant.verdicts[g["guarantee"]] = g["verdict"]
         for check in healthy["checks"]:
             variant.outcomes[check["outcome"]] = variant.outcomes.get(check["outcome"], 0) + 1
-        faults.main("add", "snat-pod-traffic", None)
-        try:
-            faulted, _ = suites(
-                kubeconfig, scratch / f"{cni}-{mode}-snat.json", "-k", SNAT_SELECTION
+        caught = []
+        snat = ["snat-pod-traffic", "snat-pod-traffic-ipv6"] if topology.dual_stack else []
+        for fault in snat or ["snat-pod-traffic"]:
+            faults.main("add", fault, None)
+            try:
+                faulted, _ = suites(kubeconfig, scratch / f"{fault}.json", "-k", SNAT_SELECTION)
+            finally:
+                faults.main("remove", fault, None)
+            checks = faulted["checks"]
+            failed = sum(c["outcome"] == "FAIL" for c in checks)
+            caught.append(
+                f"{fault}: {failed}/{len(checks)} failed"
+                if snat
+                else f"{failed}/{len(checks)} failed"
             )
-        finally:
-            faults.main("remove", "snat-pod-traffic", None)
-        checks = faulted["checks"]
-        failed = sum(c["outcome"] == "FAIL" for c in checks)
-        variant.snat_caught = f"{failed}/{len(checks)} failed"
+        variant.snat_caught = "; ".join(caught)
         return variant
     finally:
         cluster.down()
@@ -137,15 +144,22 @@ def update_docs(text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    every = ",".join(f"{c}/{m}" for c in CNIS for m in PROXY_MODES)
-    parser.add_argument("--variants", default=every, help=f"CNI/PROXY-MODE list (default {every})")
+    every = ",".join([*(f"{c}/{m}" for c in CNIS for m in PROXY_MODES), "bridge/iptables/dual"])
+    parser.add_argument(
+        "--variants", default=every, help=f"CNI/PROXY-MODE[/IP-FAMILY] list (default {every})"
+    )
     parser.add_argument("--update-docs", action="store_true", help="write docs/variants.md")
     options = parser.parse_args(argv)
-    chosen = [tuple(v.split("/", 1)) for v in options.variants.split(",") if v]
-    if any(len(v) != 2 or v[0] not in CNIS or v[1] not in PROXY_MODES for v in chosen):
-        parser.error(f"a variant is CNI/PROXY-MODE with CNI in {CNIS}, PROXY-MODE in {PROXY_MODES}")
+    given = [v.split("/") for v in options.variants.split(",") if v]
+    chosen = [[*v, IP_FAMILIES[0]][:3] for v in given]
+    if any(len(v) not in (2, 3) for v in given) or any(
+        v[0] not in CNIS or v[1] not in PROXY_MODES or v[2] not in IP_FAMILIES for v in chosen
+    ):
+        parser.error(
+            f"a variant is CNI/PROXY-MODE[/IP-FAMILY]: {CNIS}, {PROXY_MODES}, {IP_FAMILIES}"
+        )
     with tempfile.TemporaryDirectory() as scratch:
-        variants = [measure(cni, mode, Path(scratch)) for cni, mode in chosen]
+        variants = [measure(cni, mode, family, Path(scratch)) for cni, mode, family in chosen]
     command = "python bench/variants.py " + " ".join(argv or sys.argv[1:])
     text = table(variants, command.strip())
     print(text)

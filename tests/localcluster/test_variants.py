@@ -1,10 +1,10 @@
 """The embedded cluster on dataplanes other than the default: the suites pass, SNAT is caught,
 and `down` leaves the host as it found it (issue 10).
 
-The variant here is Flannel (VXLAN) with kube-proxy's nftables backend: both differ from the
-default (bridge CNI with plain routes, kube-proxy iptables), which the fault-sensitivity module
-proves. Lifecycle test: it takes the default cluster down, runs its own, and brings the default
-back.
+The variants here: Flannel (VXLAN) with kube-proxy's nftables backend, and a dual-stack cluster
+(bridge, iptables, IPv4 and IPv6). The default (bridge CNI with plain routes, kube-proxy
+iptables, IPv4) is the fault-sensitivity module's. Lifecycle tests: each takes the default
+cluster down, runs its own, and brings the default back.
 """
 
 from __future__ import annotations
@@ -128,6 +128,80 @@ def test_flannel_with_nftables_passes_the_suites_over_vxlan_catches_snat_and_lea
             faults.main("remove", "snat-pod-traffic", None)
         caught = {c for c, o in outcomes(faulted).items() if o == "FAIL"}
         assert caught >= SNAT_CATCHES, outcomes(faulted)
+    finally:
+        cluster.down()
+    after = footprint.snapshot()
+    assert before.differences(after) == {}
+    if was_running:
+        cluster.up(2)
+
+
+def matrix_families(check: dict[str, Any]) -> dict[str, bool]:
+    """Per IP family of a check's matrices: True when one of them has a finding."""
+    found: dict[str, bool] = {}
+    for m in check["matrices"]:
+        family = m["what"].rsplit(", ", 1)[-1]
+        found[family] = found.get(family, False) or bool(m["findings"])
+    return found
+
+
+def snat_checks(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in document["checks"] if c["nodeid"].split("::")[-1] in SNAT_CATCHES]
+
+
+@pytest.mark.cluster_lifecycle
+def test_dual_stack_passes_the_suites_in_both_families_and_catches_snat_per_family(
+    local_cluster: Path, tmp_path: Path
+) -> None:
+    was_running = cluster.is_running()
+    cluster.down()
+    before = footprint.snapshot()
+    try:
+        kubeconfig = cluster.up(2, ip_family="dual")
+        topology = cluster.current_topology()
+        assert topology == Topology(2, ip_family="dual")
+        assert "dual-stack IPv4/IPv6" in cluster.status().dataplane
+        unreachable = procs.run(["ip", "-6", "route", "show", "type", "unreachable"])
+        assert "fd00:10:244::/56" in unreachable
+        assert "fd00:10:96::/112" in unreachable
+        for n in topology.nodes:
+            cidrs = cluster.kubectl("get", f"node/{n.name}", "-o", "jsonpath={.spec.podCIDRs}")
+            assert "10.244." in cidrs, cidrs
+            assert "fd00:10:244:" in cidrs, cidrs
+
+        healthy = run_suites(kubeconfig, tmp_path / "healthy.json")
+        assert healthy["run"]["dataplane"] == topology.dataplane
+        seen = outcomes(healthy)
+        not_passed = {c: o for c, o in seen.items() if o != "PASS"}
+        assert not_passed == {PRIVILEGED: "SKIPPED"}, not_passed
+        assert len(seen) - len(not_passed) >= 18, seen
+        for check in healthy["checks"]:
+            if check["guarantee"] == "G2" and check["outcome"] == "PASS":
+                # Every G2 matrix in both families, and nothing found in either.
+                assert matrix_families(check) == {"IPv4": False, "IPv6": False}, check["nodeid"]
+        cluster_ip_checks = [c for c in healthy["checks"] if "cluster_ips" in c["values"]]
+        assert cluster_ip_checks, "no G3 check recorded its ClusterIPs"
+        for check in cluster_ip_checks:
+            ips = check["values"]["cluster_ips"]
+            assert [":" in ip for ip in ips] == [False, True], (check["nodeid"], ips)
+
+        for fault, broken, intact in (
+            ("snat-pod-traffic", "IPv4", "IPv6"),
+            ("snat-pod-traffic-ipv6", "IPv6", "IPv4"),
+        ):
+            faults.main("add", fault, None)
+            try:
+                faulted = run_suites(
+                    kubeconfig, tmp_path / f"{fault}.json", "keeps_the_sender", "keeps_the_client"
+                )
+            finally:
+                faults.main("remove", fault, None)
+            caught = {c for c, o in outcomes(faulted).items() if o == "FAIL"}
+            assert caught >= SNAT_CATCHES, (fault, outcomes(faulted))
+            for check in snat_checks(faulted):
+                # The family the fault masquerades has findings, the other none.
+                found = matrix_families(check)
+                assert found == {broken: True, intact: False}, (fault, check["nodeid"], found)
     finally:
         cluster.down()
     after = footprint.snapshot()
