@@ -3,8 +3,8 @@ and `down` leaves the host as it found it (issue 10).
 
 The variants here: Flannel (VXLAN) with kube-proxy's nftables backend, and a dual-stack cluster
 (bridge, iptables, IPv4 and IPv6). The default (bridge CNI with plain routes, kube-proxy
-iptables, IPv4) is the fault-sensitivity module's. Lifecycle tests: each takes the default
-cluster down, runs its own, and brings the default back.
+iptables, IPv4) is the fault-sensitivity module's. Lifecycle tests: the module takes the
+default cluster down, each test runs its own variant, and the default comes back after the last.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,18 @@ def run_suites(kubeconfig: Path, report: Path, *select: str) -> dict[str, Any]:
     return verdicts.load(report)
 
 
+@pytest.fixture(scope="module")
+def default_set_aside(local_cluster: Path) -> Iterator[None]:
+    """The default cluster taken down once for this module's variants, and brought back after
+    the last (one down and one up fewer than a round trip per variant)."""
+    was_running = cluster.is_running()
+    cluster.down()
+    yield
+    cluster.down()
+    if was_running:
+        cluster.up(2)
+
+
 def outcomes(document: dict[str, Any]) -> dict[str, str]:
     return {c["nodeid"].split("::")[-1]: c["outcome"] for c in document["checks"]}
 
@@ -87,10 +100,8 @@ def assert_routes_cross_the_vxlan_device(topology: Topology) -> None:
 
 @pytest.mark.cluster_lifecycle
 def test_flannel_with_nftables_passes_the_suites_over_vxlan_catches_snat_and_leaves_no_residue(
-    local_cluster: Path, tmp_path: Path
+    default_set_aside: None, tmp_path: Path
 ) -> None:
-    was_running = cluster.is_running()
-    cluster.down()
     before = footprint.snapshot()
     try:
         kubeconfig = cluster.up(2, proxy_mode="nftables", cni="flannel")
@@ -132,8 +143,6 @@ def test_flannel_with_nftables_passes_the_suites_over_vxlan_catches_snat_and_lea
         cluster.down()
     after = footprint.snapshot()
     assert before.differences(after) == {}
-    if was_running:
-        cluster.up(2)
 
 
 def matrix_families(check: dict[str, Any]) -> dict[str, bool]:
@@ -151,10 +160,8 @@ def snat_checks(document: dict[str, Any]) -> list[dict[str, Any]]:
 
 @pytest.mark.cluster_lifecycle
 def test_dual_stack_passes_the_suites_in_both_families_and_catches_snat_per_family(
-    local_cluster: Path, tmp_path: Path
+    default_set_aside: None, tmp_path: Path
 ) -> None:
-    was_running = cluster.is_running()
-    cluster.down()
     before = footprint.snapshot()
     try:
         kubeconfig = cluster.up(2, ip_family="dual")
@@ -206,5 +213,3 @@ def test_dual_stack_passes_the_suites_in_both_families_and_catches_snat_per_fami
         cluster.down()
     after = footprint.snapshot()
     assert before.differences(after) == {}
-    if was_running:
-        cluster.up(2)
