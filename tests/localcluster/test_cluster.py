@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pytest_podnet.localcluster import cluster, footprint, network
+from pytest_podnet.localcluster import network
 from pytest_podnet.localcluster.topology import DNS_SERVICE_IP, POD_CIDR
 from pytest_podnet.localcluster.versions import AGNHOST_IMAGE, KUBERNETES_VERSION
 
@@ -184,18 +184,3 @@ def test_kubectl_run_resolves_the_api_servers_name_through_the_cluster_dns(
 
 def test_nothing_left_the_machine(local_cluster: object) -> None:
     assert network.guard_drops() == 0, "the guard chain dropped cluster-range packets"
-
-
-@pytest.mark.cluster_lifecycle
-def test_down_leaves_no_residue(local_cluster: object) -> None:
-    was_running = cluster.is_running()
-    cluster.down()
-    before = footprint.snapshot()
-    cluster.up(2)
-    during = footprint.snapshot()
-    assert before.differences(during), "up changed nothing on the host?"
-    cluster.down()
-    after = footprint.snapshot()
-    assert before.differences(after) == {}
-    if was_running:
-        cluster.up(2)

@@ -99,6 +99,18 @@ def assert_routes_cross_the_vxlan_device(topology: Topology) -> None:
 
 
 @pytest.mark.cluster_lifecycle
+def test_down_leaves_no_residue(default_set_aside: None) -> None:
+    """The default dataplane (bridge, iptables, IPv4): `up` changes the host, `down` undoes all."""
+    before = footprint.snapshot()
+    cluster.up(2)
+    during = footprint.snapshot()
+    assert before.differences(during), "up changed nothing on the host?"
+    cluster.down()
+    after = footprint.snapshot()
+    assert before.differences(after) == {}
+
+
+@pytest.mark.cluster_lifecycle
 def test_flannel_with_nftables_passes_the_suites_over_vxlan_catches_snat_and_leaves_no_residue(
     default_set_aside: None, tmp_path: Path
 ) -> None:

@@ -102,8 +102,8 @@ def preflight(
         raise ClusterError(f"unknown IP family {ip_family!r}: use one of {IP_FAMILIES}")
     if cni == "flannel" and ip_family == "dual":
         raise ClusterError(
-            "--cni flannel runs IPv4 only here (its IPv6 needs EnableIPv6 and a node IPv6 route"
-            " it does not set up in this cluster yet): use --cni bridge with --ip-family dual"
+            "--cni flannel runs IPv4 only in this cluster (Flannel's own dual-stack, EnableIPv6"
+            " with an IPv6Network, is not wired in): use --cni bridge with --ip-family dual"
         )
     if os.geteuid() != 0:
         raise ClusterError("the local cluster needs root (network namespaces, mounts, cgroups)")
