@@ -109,7 +109,7 @@ def build(*, force: bool = False, progress: bool = True) -> Path:
             flush=True,
         )
     started = time.monotonic()
-    output = _run_with_heartbeat(command, env, progress=progress)
+    output = run_with_heartbeat(command, env, progress=progress)
     if output.returncode != 0:
         tail = "\n".join(output.stdout.splitlines()[-40:])
         raise BuildError(f"`{' '.join(command[:2])} ...` failed in {gomod_dir()}:\n{tail}")
@@ -175,7 +175,7 @@ def build_coredns(*, force: bool = False, progress: bool = True) -> Path:
         )
     started = time.monotonic()
     env = {**os.environ, "CGO_ENABLED": "0"}
-    output = _run_with_heartbeat(command, env, progress=progress, cwd=coredns_gomod_dir())
+    output = run_with_heartbeat(command, env, progress=progress, cwd=coredns_gomod_dir())
     if output.returncode != 0:
         tail = "\n".join(output.stdout.splitlines()[-40:])
         raise BuildError(f"`go build` failed in {coredns_gomod_dir()}:\n{tail}")
@@ -192,7 +192,7 @@ def build_coredns(*, force: bool = False, progress: bool = True) -> Path:
     return binary
 
 
-def _run_with_heartbeat(
+def run_with_heartbeat(
     command: list[str], env: dict[str, str], *, progress: bool, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the build, printing a line a minute so a long cold build visibly makes progress."""

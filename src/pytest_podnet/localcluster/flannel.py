@@ -23,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 from pytest_podnet.localcluster import paths, procs
+from pytest_podnet.localcluster.build import run_with_heartbeat
 from pytest_podnet.localcluster.network import ensure_node_mountns, node_root
 from pytest_podnet.localcluster.topology import POD_CIDR, Node
 from pytest_podnet.localcluster.versions import (
@@ -119,8 +120,6 @@ def upstream_main(module_dir: Path) -> str:
 
 def build(*, force: bool = False, progress: bool = True) -> Path:
     """flanneld and Flannel's CNI plugin, static, into the Flannel cache directory, once."""
-    from pytest_podnet.localcluster.build import _run_with_heartbeat
-
     target = paths.flannel_dir()
     if is_built() and not force:
         return target
@@ -140,21 +139,20 @@ def build(*, force: bool = False, progress: bool = True) -> Path:
     for name in ("go.mod", "go.sum"):
         shutil.copy(gomod_dir() / name, source / name)
     env = {**os.environ, "CGO_ENABLED": "0"}
-    located = _run_with_heartbeat(
-        ["go", "list", "-m", "-f", "{{.Dir}}", "github.com/flannel-io/flannel"],
-        env,
-        progress=False,
-        cwd=source,
-    )
-    _check(located, "go list -m github.com/flannel-io/flannel", source)
-    (source / "main.go").write_text(upstream_main(Path(located.stdout.strip().splitlines()[-1])))
+    # Into the module cache (a no-op when it is there), and where: upstream's main.go is read there.
+    download = ["go", "mod", "download", "-json", "github.com/flannel-io/flannel"]
+    located = subprocess.run(download, cwd=source, env=env, capture_output=True, text=True)
+    if located.returncode != 0:
+        raise FlannelBuildError(f"`{' '.join(download)}` failed in {source}:\n{located.stderr}")
+    module_dir = Path(json.loads(located.stdout)["Dir"])
+    (source / "main.go").write_text(upstream_main(module_dir))
     version = f"-s -w -X github.com/flannel-io/flannel/pkg/version.Version={FLANNEL_VERSION}"
     partial = target / "flanneld.partial"
     command = ["go", "build", "-trimpath", "-ldflags", version, "-o", str(partial), "."]
-    _check(_run_with_heartbeat(command, env, progress=progress, cwd=source), "go build", source)
+    _check(run_with_heartbeat(command, env, progress=progress, cwd=source), "go build", source)
     plugin = ["go", "install", "-trimpath", "-ldflags", "-s -w"]
     plugin.append(f"{FLANNEL_CNI_PLUGIN}@{FLANNEL_CNI_PLUGIN_VERSION}")
-    installed = _run_with_heartbeat(
+    installed = run_with_heartbeat(
         plugin, {**env, "GOBIN": str(target / "gobin")}, progress=progress, cwd=source
     )
     _check(installed, "go install " + plugin[-1], source)
