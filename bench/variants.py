@@ -121,7 +121,8 @@ def table(variants: list[Variant], command: str) -> str:
     lines = [
         f"From `{command}` (suites with `-n 2`; between nodes: how Pod traffic crossed during"
         " the suites, with the packets the nodes sent through the VXLAN device; SNAT: the"
-        " `snat-pod-traffic` fault on the four G2 source-IP checks).",
+        " `snat-pod-traffic` fault, and on dual-stack also `snat-pod-traffic-ipv6`, on the four"
+        " G2 source-IP checks).",
         "",
         f"| variant | {' | '.join(guarantees)} | checks | wall s | between nodes | SNAT caught |",
         f"|---|{'---|' * len(guarantees)}---|---|---|---|",
