@@ -12,6 +12,7 @@ own namespace, are in ``fixtures``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -866,8 +867,9 @@ class Podnet:
         """Start a UDP flow (``flows``: a ``hostname`` call every ``flows.INTERVAL`` seconds from
         one source port, so one conntrack entry) from each client to ``to``; wait until each is
         answered by one of the Pods ``answered_by`` within ``DATAPLANE_PROPAGATION``; return
-        them by node. A flow stops by itself after the deadlines of a replacement, or with its
-        Pod."""
+        them by node (to a dual-stack Service, a flow per ClusterIP: the second family's keyed
+        ``"<node> IPv6"``). A flow stops by itself after the deadlines of a replacement, or with
+        its Pod."""
         return self._start_flows(clients, to, probes.UDP, answered_by)
 
     @_once_echoes_ready("probes")
@@ -889,7 +891,13 @@ class Podnet:
         protocol: probes.Protocol,
         answered_by: Collection[str],
     ) -> dict[str, flows.Flow]:
-        target = probes.probe_for(to, protocol, probes.HOSTNAME)
+        # A flow per ClusterIP of a dual-stack Service: the primary keyed by the node, the other
+        # family's by "<node> IPv6", from a source port of its own (one UDP socket each).
+        first = probes.probe_for(to, protocol, probes.HOSTNAME)
+        targets = [first]
+        if isinstance(to, ServiceInfo):
+            others = [ip for ip in to.cluster_ips if ip != first.ip]
+            targets += [dataclasses.replace(first, ip=ip) for ip in others]
         lifetime = sum(
             self.deadline(d)
             for d in (
@@ -900,10 +908,16 @@ class Podnet:
             )
         )
         running = {
-            node: flows.start(
-                self.cluster, client, target, lifetime=lifetime, scale=self.timeout_scale
+            node if i == 0 else f"{node} {matrix.ip_family(target.ip)}": flows.start(
+                self.cluster,
+                client,
+                target,
+                lifetime=lifetime,
+                scale=self.timeout_scale,
+                source_port=flows.SOURCE_PORT + i,
             )
             for node, client in clients.items()
+            for i, target in enumerate(targets)
         }
         self.wait_flows(running, answered_by=answered_by, context="before any change")
         return running
