@@ -203,6 +203,13 @@ def test_dual_stack_passes_the_suites_in_both_families_and_catches_snat_per_fami
         for check in cluster_ip_checks:
             ips = check["values"]["cluster_ips"]
             assert [":" in ip for ip in ips] == [False, True], (check["nodeid"], ips)
+        # The flow checks ran a flow per ClusterIP from every node: IPv4 keyed by the node,
+        # IPv6 by "<node> IPv6".
+        (flows,) = [c for c in healthy["checks"] if "udp_flow_outage_s" in c["values"]]
+        for kind in ("udp", "tcp"):
+            keys = set(flows["values"][f"{kind}_flow_outage_s"])
+            nodes = {n.name for n in topology.nodes}
+            assert keys == nodes | {f"{node} IPv6" for node in nodes}, (kind, keys)
 
         for fault, broken, intact in (
             ("snat-pod-traffic", "IPv4", "IPv6"),
