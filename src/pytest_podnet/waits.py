@@ -375,6 +375,13 @@ def unrecoverable_problem(pod: Raw, *, tolerate_unschedulable: bool = False) -> 
     return None
 
 
+#: Seconds a replacement's ``Unschedulable`` stays tolerated after the last Pod it waited for has
+#: gone. The condition is the scheduler's last attempt: when the predecessor that held the node
+#: (required anti-affinity) disappears, the Pod still shows that attempt until the scheduler
+#: retries, after a backoff of up to 10 s. Seen in CI (2026-12-03, dataplane-stopped run): a watch
+#: event in that gap made a healthy replacement count as unschedulable.
+UNSCHEDULABLE_AFTER_DRAIN: Final = 15.0
+
 #: Taints the node-lifecycle controller sets while a node is not (yet) Ready or lost contact.
 LIFECYCLE_TAINTS: Final = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 
@@ -531,6 +538,9 @@ class Waiter:
             + (f", none of {len(old)} replaced pod(s) left" if old else "")
         )
 
+        #: When a Pod that holds a replacement back was last seen (empty: never).
+        drained: list[float] = []
+
         def check(objects: dict[str, Raw]) -> list[kube.PodInfo] | None:
             infos = [
                 info
@@ -538,8 +548,11 @@ class Waiter:
                 if info.uid not in leaving
             ]
             draining = any(info.terminating or info.uid in old for info in infos)
+            if draining:
+                drained[:] = [time.monotonic()]
+            recently = bool(drained) and time.monotonic() - drained[0] < UNSCHEDULABLE_AFTER_DRAIN
             for raw in objects.values():
-                problem = unrecoverable_problem(raw, tolerate_unschedulable=draining)
+                problem = unrecoverable_problem(raw, tolerate_unschedulable=draining or recently)
                 if problem:
                     raise Unrecoverable(deadline_name.name, description, problem, kube.to_yaml(raw))
             if draining or len(infos) != replicas or not all(info.ready for info in infos):
