@@ -2,13 +2,17 @@
 
 The upgrade gate (issue 11) runs flows (``flows``: a loop inside a probe Pod, read back in
 batches) on every path while the user's upgrade command runs: Pod -> Pod on the same node and
-across nodes, Pod -> ClusterIP with a new connection for every call, and UDP. This module turns
-each path's calls into what a pipeline gates on:
+across nodes, Pod -> ClusterIP with a new connection for every call, over one established
+connection kept open, and UDP. This module turns each path's calls into what a pipeline gates
+on:
 
 - every outage window (start, end, length, how many calls went unanswered), measured as
   ``flows.outage`` measures a replacement: from the end of the last answered call to the start
   of the next answered one;
 - every answer whose source IP is not the caller's own Pod IP (NAT that appeared mid-upgrade);
+- every established connection that was cut (closed, reset, or silent past the flow's patience),
+  apart from the outages: a pool's connection that breaks is a failure its clients see even
+  when new connections work at once;
 - the longest window per path, judged against a budget.
 
 Nothing here talks to the cluster; the facade starts and reads the flows.
@@ -86,11 +90,14 @@ class PathReport:
     windows: tuple[Window, ...]
     #: Answers that saw another source IP than the caller's Pod IP (first few kept).
     nated: tuple[FlowCall, ...] = ()
+    #: The calls on which an established connection was cut (kept flows only).
+    cuts: tuple[FlowCall, ...] = ()
 
     @classmethod
     def of(cls, path: str, calls: Sequence[FlowCall], own_ip: str | None = None) -> PathReport:
         nated = foreign_sources(calls, own_ip) if own_ip else []
-        return cls(path, len(calls), tuple(windows(calls)), tuple(nated[:5]))
+        cuts = tuple(c for c in calls if c.cut)
+        return cls(path, len(calls), tuple(windows(calls)), tuple(nated[:5]), cuts)
 
     @property
     def longest(self) -> float:
@@ -104,18 +111,28 @@ class PathReport:
     def __str__(self) -> str:
         head = f"{self.path}: {self.calls} calls, longest outage {self.longest:g}s"
         lines = [head, *(f"  outage {w}" for w in self.windows)]
+        lines += [f"  cut: {cut_text(c)}" for c in self.cuts]
         lines += [
             f"  NAT: call #{c.seq} at {c.at:.1f}s saw source {c.answered_by}" for c in self.nated
         ]
         return "\n".join(lines)
 
 
+def cut_text(call: FlowCall) -> str:
+    """``established connection #2 cut at 14.2s: closed by the other end`` for a cut call."""
+    reason = call.detail.split(" cut: ", 1)[-1]
+    return f"established connection #{call.connection} cut at {call.at:.1f}s: {reason}"
+
+
 def verdict(reports: Sequence[PathReport], budget: float) -> list[str]:
-    """One line per path whose outage exceeded ``budget`` or that saw NAT; empty: within budget."""
+    """One line per path whose outage exceeded ``budget``, whose established connection was cut,
+    or that saw NAT; empty: within budget."""
     problems: list[str] = []
     for report in reports:
         for window in report.over(budget):
             problems.append(f"{report.path}: outage {window} exceeds the budget of {budget:g}s")
+        for call in report.cuts:
+            problems.append(f"{report.path}: {cut_text(call)}")
         if report.nated:
             first = report.nated[0]
             problems.append(

@@ -51,12 +51,13 @@ PROBE_PACING = 0.2
 #: Seconds spent in the Pod before each read of a flow after the first: a flow makes about five
 #: calls a second, so a read a second sees a change within a second without flooding the API.
 FLOW_READ_PACING = 1.0
-#: The disruption monitor's paths through a ClusterIP, by protocol (HTTP: a new connection for
-#: every call; UDP: one source port).
-CLUSTER_IP_PATHS: Final[dict[probes.Protocol, str]] = {
-    probes.HTTP: "new TCP connections",
-    probes.UDP: "UDP",
-}
+#: The disruption monitor's paths through a ClusterIP: (name, protocol, kept). HTTP with a new
+#: connection for every call, HTTP on one established connection kept open, UDP from one port.
+CLUSTER_IP_PATHS: Final[tuple[tuple[str, probes.Protocol, bool], ...]] = (
+    ("new TCP connections", probes.HTTP, False),
+    ("established TCP connection", probes.HTTP, True),
+    ("UDP", probes.UDP, False),
+)
 #: Environment variable bumped in the Pod template when ``set_image`` keeps the same image, so
 #: the template still changes and the Deployment rolls out new Pods.
 TEMPLATE_REVISION_ENV = "PODNET_TEMPLATE_REVISION"
@@ -318,6 +319,29 @@ class Podnet:
             }
             for prefix, by_node in names.items()
         }
+
+    @timed("create_ready")
+    def daemonset_pods(self, name: str, *, role: str = "echo") -> dict[str, PodInfo]:
+        """Create a netexec DaemonSet ``name``; wait until its Pod is Ready on every node the
+        checks use (``POD_STARTUP``); return them by node."""
+        self._service_account()
+        nodes = [n.name for n in self.nodes()]
+        body = workloads.daemonset(
+            name, self.run_id, image=self.image, role=role, nodes=nodes, test=self.node_id
+        )
+        body["metadata"]["namespace"] = self.namespace
+        self.cluster.create_object(body)
+        self.undo.push(
+            f"daemonset/{self.namespace}/{name}",
+            lambda: self.cluster.delete_kind("DaemonSet", self.namespace, name),
+        )
+        pods = self.waiter.pods_settled(
+            self.namespace,
+            workloads.workload_selector(name),
+            len(nodes),
+            what=f"the Pods of daemonset/{self.namespace}/{name} Ready on {nodes}",
+        )
+        return {p.node or "": p for p in pods}
 
     @timed("create_ready")
     def host_network_pod(self, node: str, name: str | None = None) -> PodInfo:
@@ -1012,31 +1036,33 @@ class Podnet:
         path back into ``monitor.reports`` (recorded as ``disruption`` and
         ``disruption_longest_outage_s``).
 
-        A prober Pod on every node runs one flow (``flows``, 5 calls a second, read back in
+        The Pods are DaemonSet Pods (``daemonset_pods``), which drains leave in place: an echo
+        Pod on every node behind one Service, and a prober Pod on every node. Each prober runs one
+        flow (``flows``, 5 calls a second, read back in
         batches) per path: HTTP ``/clientip`` to the echo Pod on its own node and on every other
-        node, HTTP to the echoes' ClusterIP with a new connection each call, and UDP to it from
-        one source port. Each path must answer once (within ``DATAPLANE_PROPAGATION``) before
+        node, HTTP to the echoes' ClusterIP with a new connection each call and on one
+        established connection kept open (a cut is reported apart from outages), and UDP to it
+        from one source port. Each path must answer once (within ``DATAPLANE_PROPAGATION``) before
         the block starts. The flows stop by themselves after ``lifetime`` seconds; a block that
         outlasts them is NOT VERIFIED (the monitor stopped watching)."""
-        nodes = [n.name for n in self.nodes()]
-        echo = self.echo_deployment(replicas=len(nodes), name="monitored")
-        svc = self.service_for(echo)
-        backends = {p.node or "": p for p in self.pods(echo)}
-        probers = self.client_pods(nodes, "prober")
-        targets: list[tuple[str, PodInfo, probes.Probe]] = []
+        echoes = self.daemonset_pods("monitor-echo", role="echo")
+        probers = self.daemonset_pods("monitor-prober", role="client")
+        svc = self.service_for(self._echo_of(next(iter(echoes.values()))))
+        backends = echoes
+        targets: list[tuple[str, PodInfo, probes.Probe, bool]] = []
         for node, prober in probers.items():
             for other, backend in backends.items():
                 scope = "same node" if other == node else "cross node"
                 name = f"pod -> pod ({scope}) {node} -> {other}"
-                targets.append((name, prober, probes.probe_for(backend, probes.HTTP)))
-            for protocol, how in CLUSTER_IP_PATHS.items():
+                targets.append((name, prober, probes.probe_for(backend, probes.HTTP), False))
+            for how, protocol, kept in CLUSTER_IP_PATHS:
                 name = f"pod -> ClusterIP ({how}) from {node}"
-                targets.append((name, prober, probes.probe_for(svc, protocol)))
+                targets.append((name, prober, probes.probe_for(svc, protocol), kept))
         running = {
             name: flows.start(
-                self.cluster, prober, target, lifetime=lifetime, scale=self.timeout_scale
+                self.cluster, prober, target, lifetime=lifetime, scale=self.timeout_scale, kept=kept
             )
-            for name, prober, target in targets
+            for name, prober, target, kept in targets
         }
         monitor = disruption.Monitor(
             [disruption.MonitoredPath(n, f, self._first_answer(f)) for n, f in running.items()]

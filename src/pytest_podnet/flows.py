@@ -12,6 +12,12 @@ A TCP flow (``probes.HTTP``) is the other client a replacement must not strand: 
 new connection for every request (a kernel-chosen source port each time), as HTTP clients without
 keep-alive and every retrying client do. Its calls show how long the Service's new connections
 were cut while a backend was replaced, in the same terms as the UDP flow's.
+
+A kept flow (``start(..., kept=True)``) is the third: HTTP requests on ONE established TCP
+connection, as a connection pool keeps it. A call with no reply leaves its request pending on the
+connection (TCP retransmits it), so an outage the connection survives shows as timed-out calls
+and the same connection answering again; a connection that is closed, reset or silent for
+``flow.sh``'s patience is *cut* (``FlowCall.cut``) and the next call opens a new one.
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ SOURCE_PORT: Final = 30081
 SCRIPT_RESOURCE: Final = "scripts/flow.sh"
 _MARK: Final = "@@flow"
 _END: Final = "@@flow-end"
+#: ``flow.sh``'s exit code for a call whose established connection was cut (curl's "failure in
+#: receiving network data").
+_CUT_EXIT: Final = 56
 
 
 def flow_script() -> str:
@@ -45,16 +54,20 @@ def flow_script() -> str:
 @dataclass(frozen=True)
 class Flow:
     """A flow running in ``source``: ``request`` calls to ``target``, over UDP from the fixed
-    ``source_port``, or over TCP with a new connection each (``source_port`` 0: any port)."""
+    ``source_port``, or over TCP with a new connection each (``source_port`` 0: any port), or
+    (``kept``) over one TCP connection kept open."""
 
     source: PodInfo
     target: Probe
     source_port: int
     log: str
+    kept: bool = False
 
     def __str__(self) -> str:
         if self.target.protocol == probes.UDP:
             kind, port = "UDP flow", f", source port {self.source_port}"
+        elif self.kept:
+            kind, port = "TCP client that keeps one connection open", ""
         else:
             kind, port = "TCP client that reconnects for every call", ""
         return (
@@ -67,7 +80,8 @@ class Flow:
 class FlowCall:
     """One call of a flow: its number, when it started (seconds after the flow started), what
     it found, and who answered (the Pod name, for ``hostname`` requests; for ``clientip``
-    requests the source IP the answering Pod saw)."""
+    requests the source IP the answering Pod saw). A kept flow's call also names its
+    ``connection`` (numbered from 1) and whether that established connection was ``cut``."""
 
     seq: int
     at: float
@@ -75,6 +89,8 @@ class FlowCall:
     answered_by: str | None
     detail: str
     elapsed: float
+    connection: int | None = None
+    cut: bool = False
 
 
 def start(
@@ -85,19 +101,24 @@ def start(
     lifetime: float,
     scale: float = 1.0,
     source_port: int = SOURCE_PORT,
+    kept: bool = False,
 ) -> Flow:
     """Start a flow of ``target.request`` calls from ``source`` to ``target`` (a UDP or HTTP
     ``Probe``) that stops by itself after ``lifetime`` seconds (or with its Pod); return at once.
-    A UDP flow sends from ``source_port``; an HTTP flow from a new port every call."""
+    A UDP flow sends from ``source_port``; an HTTP flow from a new port every call, or with
+    ``kept`` every call on one connection kept open."""
     if target.protocol not in (probes.UDP, probes.HTTP):
         raise ValueError(f"a flow is UDP or HTTP; {target.ref} is probed over {target.protocol}")
+    if kept and target.protocol != probes.HTTP:
+        raise ValueError(f"a kept flow is HTTP; {target.ref} is probed over {target.protocol}")
     if target.protocol == probes.HTTP:
         source_port = 0
+    mode = "kept" if kept else target.protocol
     # One log per flow: a Pod may run several (one per path, for the disruption monitor).
-    log = f"/tmp/podnet/flow-{target.protocol}-{source_port}-{target.ip}-{target.port}.log"
+    log = f"/tmp/podnet/flow-{mode}-{source_port}-{target.ip}-{target.port}.log"
     args = [
         log,
-        target.protocol,
+        mode,
         target.ip,
         str(target.port),
         str(source_port),
@@ -121,7 +142,7 @@ def start(
             f"could not start a flow in {source.ref}: exit {result.exit_code}: "
             f"{(result.stderr or result.stdout).strip()[-300:]}"
         )
-    return Flow(source, target, source_port, log)
+    return Flow(source, target, source_port, log, kept)
 
 
 def read(
@@ -157,7 +178,13 @@ def parse(
             continue
         seq, at_us, rc, elapsed_us = (int(f) for f in fields[1:5])
         output = fields[5].strip() if len(fields) == 6 else ""
-        outcome, detail = probes.classify(protocol, rc, output)
+        connection, output = _connection(output)
+        cut = connection is not None and rc == _CUT_EXIT
+        outcome: Outcome = probes.ERROR
+        if cut:
+            detail = f"connection #{connection} {output}"
+        else:
+            outcome, detail = probes.classify(protocol, rc, output)
         calls.append(
             FlowCall(
                 seq,
@@ -166,9 +193,19 @@ def parse(
                 _answer(request, output) if outcome == REACHABLE else None,
                 detail,
                 elapsed_us / 1e6,
+                connection,
+                cut,
             )
         )
     return calls, ended
+
+
+def _connection(output: str) -> tuple[int | None, str]:
+    """A kept flow's ``conn=N rest`` split into ``(N, rest)``; other output as ``(None, it)``."""
+    head, _, rest = output.partition(" ")
+    if head.startswith("conn=") and head[5:].isdigit():
+        return int(head[5:]), rest
+    return None, output
 
 
 def _answer(request: probes.Request, output: str) -> str:

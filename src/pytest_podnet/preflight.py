@@ -61,6 +61,8 @@ REQUIRED_ACCESS: Final[tuple[Rule, ...]] = (
     *_rules("apps", "deployments", "create", "get", "patch", "list", "watch", "delete"),
     *_rules("apps", "deployments", "patch", subresource="scale"),
     *_rules("apps", "replicasets", "list"),
+    # The disruption monitor's Pods (drains leave DaemonSet Pods in place).
+    *_rules("apps", "daemonsets", "create", "delete"),
     *_rules("", "services", "create", "get", "list", "delete"),
     *_rules("discovery.k8s.io", "endpointslices", "get", "list", "watch"),
     *_rules("", "events", "list"),
@@ -138,7 +140,12 @@ def run(settings: Settings, *, kubeconfig: str | None) -> tuple[kube.Cluster, di
         "server_url": cluster.server_url,
         "server_version": version,
         "nodes": [
-            {"name": n.name, "internal_ip": n.internal_ip, "pod_cidrs": list(n.pod_cidrs)}
+            {
+                "name": n.name,
+                "internal_ip": n.internal_ip,
+                "pod_cidrs": list(n.pod_cidrs),
+                "kubelet_version": n.kubelet_version,
+            }
             for n in nodes
         ],
         "ip_families": list(families),

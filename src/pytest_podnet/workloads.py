@@ -10,6 +10,7 @@ templating. Every object, and every Pod a Deployment makes, carries
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -84,8 +85,9 @@ def namespace(
     return ns
 
 
-def node_affinity(node: str) -> Manifest:
-    """Required node affinity to exactly one node, by name (``metadata.name`` field).
+def node_affinity(*nodes: str) -> Manifest:
+    """Required node affinity to exactly ``nodes``, by name (``metadata.name`` field; one term
+    per node, since a field selector takes one value).
 
     Matching the field rather than the ``kubernetes.io/hostname`` label keeps it exact on clouds
     where the two differ, and it goes through the scheduler (unlike ``nodeName``).
@@ -95,6 +97,7 @@ def node_affinity(node: str) -> Manifest:
             "requiredDuringSchedulingIgnoredDuringExecution": {
                 "nodeSelectorTerms": [
                     {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}
+                    for node in nodes
                 ]
             }
         }
@@ -163,6 +166,38 @@ def echo_deployment(
         template["spec"]["terminationGracePeriodSeconds"] = drain_seconds + 5
         template["spec"]["containers"][0]["args"].append(f"--delay-shutdown={drain_seconds}")
     return deployment
+
+
+def daemonset(
+    name: str,
+    run_id: str,
+    *,
+    image: str,
+    role: str,
+    nodes: Sequence[str],
+    test: str | None = None,
+) -> Manifest:
+    """An agnhost netexec DaemonSet: one Pod on each of ``nodes``, with the echo Pods' spec
+    (readiness probe, restricted security context). Drains leave DaemonSet Pods in place
+    (``kubectl drain --ignore-daemonsets``, as kubeadm's upgrade runbook drains), so the
+    disruption monitor keeps watching a node through its own turn of an upgrade."""
+    selector = workload_selector(name)
+    pod_labels = labels(run_id, **selector, **{ROLE_LABEL: role})
+    meta: Manifest = {"name": name, "labels": pod_labels}
+    if test:
+        meta["annotations"] = {TEST_ANNOTATION: test}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": meta,
+        "spec": {
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {**netexec_pod_spec(image), "affinity": node_affinity(*nodes)},
+            },
+        },
+    }
 
 
 def client_pod(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from pytest_podnet import disruption, probes
+from pytest_podnet import disruption, flows, probes
 from pytest_podnet.flows import FlowCall
 
 
@@ -71,3 +71,45 @@ def test_an_answer_with_another_source_ip_is_nat_even_within_the_budget() -> Non
     (problem,) = disruption.verdict([report], budget=10.0)
     assert "NAT" in problem
     assert "172.30.0.12" in problem
+
+
+def test_a_cut_established_connection_is_reported_apart_from_the_outage() -> None:
+    # flow.sh's lines for a kept connection: #1 answers, the other end closes it (#2), a new
+    # connection cannot connect at once (#3), connection #3 answers (#4).
+    text = (
+        "@@flow 1 0 0 2000 conn=1 10.244.0.5:40000\n"
+        "@@flow 2 200000 56 2000 conn=1 cut: closed by the other end\n"
+        "@@flow 3 400000 7 2000 conn=2 could not connect: nc: connect failed: Connection refused\n"
+        "@@flow 4 600000 0 2000 conn=3 10.244.0.5:40002\n"
+    )
+    calls, _ = flows.parse(text, probes.HTTP, probes.CLIENTIP)
+    report = disruption.PathReport.of("pod -> ClusterIP (kept)", calls, own_ip="10.244.0.5")
+
+    assert [c.connection for c in calls] == [1, 1, 2, 3]
+    assert [c.cut for c in calls] == [False, True, False, False]
+    outcomes = [probes.REACHABLE, probes.ERROR, probes.REFUSED, probes.REACHABLE]
+    assert [c.outcome for c in calls] == outcomes
+    assert len(report.cuts) == 1
+    assert "established connection #1 cut at 0.2s: closed by the other end" in str(report)
+    (window,) = report.windows
+    assert window.seconds == 0.598
+    # Within the outage budget, yet failed for the cut, which names the connection.
+    (problem,) = disruption.verdict([report], budget=1.0)
+    assert problem == (
+        "pod -> ClusterIP (kept): established connection #1 cut at 0.2s: closed by the other end"
+    )
+
+
+def test_a_kept_connection_that_waits_out_an_outage_is_not_cut() -> None:
+    text = (
+        "@@flow 1 0 0 2000 conn=1 10.244.0.5:40000\n"
+        "@@flow 2 200000 28 1000000 conn=1 no reply yet (the request waits on the connection)\n"
+        "@@flow 3 1400000 0 500000 conn=1 10.244.0.5:40000\n"
+    )
+    calls, _ = flows.parse(text, probes.HTTP, probes.CLIENTIP)
+    report = disruption.PathReport.of("pod -> ClusterIP (kept)", calls, own_ip="10.244.0.5")
+
+    assert report.cuts == ()
+    assert calls[1].outcome == probes.TIMED_OUT
+    assert report.longest == 1.398
+    assert disruption.verdict([report], budget=2.0) == []

@@ -18,7 +18,7 @@ from pytest_podnet.kube.calls import Api
 from pytest_podnet.kube.values import Raw
 
 #: Kinds ``create_object`` and ``delete_kind`` handle (besides namespaces, in ``Cluster``).
-OBJECT_KINDS: Final = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Job")
+OBJECT_KINDS: Final = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Job", "DaemonSet")
 
 
 class Objects(Api):
@@ -28,6 +28,7 @@ class Objects(Api):
         """(create, delete, namespaced) of ``kind``."""
         batch = k8s.BatchV1Api(self._api_client)
         rbac = k8s.RbacAuthorizationV1Api(self._api_client)
+        apps = k8s.AppsV1Api(self._api_client)
         table: dict[str, tuple[Callable[..., Any], Callable[..., Any], bool]] = {
             "ServiceAccount": (
                 self._core.create_namespaced_service_account,
@@ -41,6 +42,11 @@ class Objects(Api):
                 False,
             ),
             "Job": (batch.create_namespaced_job, batch.delete_namespaced_job, True),
+            "DaemonSet": (
+                apps.create_namespaced_daemon_set,
+                apps.delete_namespaced_daemon_set,
+                True,
+            ),
         }
         if kind not in table:
             raise ValueError(f"cannot handle kind {kind!r}: one of {list(OBJECT_KINDS)}")

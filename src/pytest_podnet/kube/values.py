@@ -65,6 +65,8 @@ class NodeInfo:
     #: ``key:effect`` of the taints that keep our Pods off the node (NoSchedule, NoExecute).
     taints: tuple[str, ...] = ()
     cordoned: bool = False
+    #: ``status.nodeInfo.kubeletVersion``, e.g. ``v1.36.3``.
+    kubelet_version: str = ""
 
     @property
     def ref(self) -> str:
@@ -307,6 +309,7 @@ def node_info(raw: Raw) -> NodeInfo:
         ready=bool(ready_cond and ready_cond.get("status") == "True"),
         taints=tuple(f"{t.get('key')}:{t.get('effect')}" for t in blocking_taints),
         cordoned=bool(spec.get("unschedulable", False)),
+        kubelet_version=(status.get("nodeInfo") or {}).get("kubeletVersion", ""),
     )
 
 
