@@ -13,14 +13,25 @@ from typing import Final
 import pytest
 
 SUITES_PACKAGE: Final = "pytest_podnet.suites"
+#: The upgrade gate's middle phase (``upgradegate``): one check, run only by the gate.
+UPGRADE_PACKAGE: Final = "pytest_podnet.upgrade"
 
 
 def suites_dir() -> Path:
     """The directory of the packaged suites (found without importing any test module)."""
-    spec = importlib.util.find_spec(SUITES_PACKAGE)
+    return _package_dir(SUITES_PACKAGE)
+
+
+def upgrade_dir() -> Path:
+    """The directory of the upgrade gate's packaged check."""
+    return _package_dir(UPGRADE_PACKAGE)
+
+
+def _package_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise pytest.UsageError(
-            f"{SUITES_PACKAGE} is not installed with pytest-podnet: reinstall the package "
+            f"{package} is not installed with pytest-podnet: reinstall the package "
             "(pip install --force-reinstall pytest-podnet)"
         )
     return Path(next(iter(spec.submodule_search_locations)))

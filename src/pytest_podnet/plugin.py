@@ -6,6 +6,7 @@ changes another project's run; tests that use the podnet fixtures are skipped wi
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -18,6 +19,7 @@ import pytest
 from pytest_podnet import allure_labels, report
 from pytest_podnet.settings import (
     OPTIONS,
+    UPGRADE_PHASE_ENV,
     WORKER_KUBECONFIG,
     WORKER_RUN_ID,
     Settings,
@@ -42,6 +44,8 @@ MARKERS = (
     "podnet_g2: added to every check of guarantee G2 (flat network, no NAT): -m podnet_g2",
     "podnet_g3: added to every check of guarantee G3 (Services are the stable address): "
     "-m podnet_g3",
+    "podnet_upgrade: added to the upgrade gate's middle-phase check (guarantee UPGRADE: the Pod "
+    "network held through --podnet-upgrade-command)",
     "podnet_cross_node: the check needs two schedulable nodes; skipped on a one-node cluster",
     "podnet_privileged: the check needs hostNetwork or privileged Pods; skipped unless "
     "--podnet-privileged",
@@ -86,11 +90,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
-    if not (config.getoption("podnet_list_images") or config.getini("podnet_list_images")):
-        return None
-    for image in Settings.from_config(config).images:
-        print(image)
-    return 0
+    if config.getoption("podnet_list_images") or config.getini("podnet_list_images"):
+        for image in Settings.from_config(config).images:
+            print(image)
+        return 0
+    if _runs_upgrade_gate(config):
+        from pytest_podnet import upgradegate
+
+        return upgradegate.run_gate(config, Settings.from_config(config))
+    return None
+
+
+def _runs_upgrade_gate(config: pytest.Config) -> bool:
+    """Whether this process is the upgrade gate's parent: asked for, not one of its phases, not
+    an xdist worker, and not a run that only shows something (--help, --collect-only)."""
+    asked = config.getoption("podnet_upgrade_command") or config.getini("podnet_upgrade_command")
+    if not asked or os.environ.get(UPGRADE_PHASE_ENV) or _is_worker(config):
+        return False
+    return not (config.option.help or config.option.collectonly or config.option.version)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -108,6 +125,13 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_podnet.packaged import suites_dir
 
         config.args = [str(suites_dir())]
+    if settings.upgrade_phase == "during":
+        # The gate's middle phase runs its one check, whatever selected the suites.
+        from pytest_podnet.packaged import upgrade_dir
+
+        config.args = [str(upgrade_dir())]
+        config.option.keyword = ""
+        config.option.markexpr = ""
     _end_on_sigterm_as_on_ctrl_c(config)
     # Only when asked: the fixtures import the Kubernetes client, which other projects' runs
     # should not pay for. Without --podnet, tests that ask for them are skipped at collection.
@@ -221,13 +245,15 @@ def gate_policy(settings: Settings) -> report.Policy:
         require=settings.require,
         allow_skip=frozenset(settings.allow_skip),
         not_requested=frozenset() if settings.privileged else frozenset({"privileged"}),
+        # The upgrade gate's middle phase checks one thing: G1-G3 are its other phases' job.
+        known=() if settings.upgrade_phase == "during" else tuple(report.GUARANTEES),
     )
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own -m/-k deselection sees the markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     settings = config.stash[SETTINGS_KEY]
-    if settings.quick:
+    if settings.quick and settings.upgrade_phase != "during":
         selected = [item for item in items if item.get_closest_marker("podnet_quick")]
         deselected = [item for item in items if not item.get_closest_marker("podnet_quick")]
         if deselected:

@@ -26,6 +26,8 @@ GUARANTEES: Final[Mapping[str, str]] = {
     "G2": "flat network, no NAT",
     "G3": "Services are the stable address",
 }
+#: Titles of guarantees a run checks only when asked: the upgrade gate's middle phase.
+_OTHER_TITLES: Final[Mapping[str, str]] = {"UPGRADE": "network held through the upgrade"}
 #: ``user_properties`` name carrying the guarantee id of a check.
 GUARANTEE_PROPERTY: Final = "podnet_guarantee"
 #: ``user_properties`` name carrying a failed phase's outcome (FAIL or NOT VERIFIED), set by the
@@ -69,6 +71,8 @@ class Policy:
     #: Opt-in kinds of checks the user did not ask for (``privileged`` without
     #: --podnet-privileged): skipped as asked, never required.
     not_requested: frozenset[str] = frozenset()
+    #: Guarantees the verdict lists even when no check of theirs ran.
+    known: tuple[str, ...] = tuple(GUARANTEES)
 
     def skip_allowed(self, reason: str | None) -> bool:
         return reason is not None and (reason in self.allow_skip or reason in self.not_requested)
@@ -216,7 +220,7 @@ class Ledger:
     def verdicts(self) -> list[Verdict]:
         """One verdict per known or required guarantee, then any other id a suite used."""
         used = {r.guarantee for r in self.results if r.guarantee}
-        ids = sorted(set(GUARANTEES) | set(self.policy.require) | used)
+        ids = sorted(set(self.policy.known) | set(self.policy.require) | used)
         return [self._verdict(gid) for gid in ids]
 
     def _verdict(self, gid: str) -> Verdict:
@@ -237,7 +241,7 @@ class Ledger:
             ]
         return Verdict(
             guarantee=gid,
-            title=GUARANTEES.get(gid, ""),
+            title=GUARANTEES.get(gid) or _OTHER_TITLES.get(gid, ""),
             required=gid in self.policy.require,
             passed=len(by_outcome[PASS]),
             failed=len(by_outcome[FAIL]),

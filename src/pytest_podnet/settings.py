@@ -32,10 +32,21 @@ IP_REUSE_CHOICES: Final[tuple[IpReuse, ...]] = ("strict", "allow")
 SKIP_REASONS: Final[tuple[SkipReason, ...]] = ("cross-node", "privileged")
 #: The guarantees a run must PASS to exit 0, unless --podnet-require says otherwise.
 DEFAULT_REQUIRE: Final = ("G1", "G2", "G3")
+#: The guarantee id of the upgrade gate's middle phase: the Pod network held through the command.
+UPGRADE_GUARANTEE: Final = "UPGRADE"
 #: Nodes the checks pin Pods to: Linux only, so agnhost never lands on a Windows node.
 DEFAULT_NODE_SELECTOR: Final = "kubernetes.io/os=linux"
 #: Two nodes, so the cross-node checks of G2 run on the embedded cluster by default.
 DEFAULT_LOCAL_NODES: Final = 2
+#: Seconds any monitored path may be out while the upgrade command runs: kube-proxy's minimum
+#: sync period and a kubelet restart fit in it; a dataplane left down for one node's turn does not.
+DEFAULT_OUTAGE_BUDGET: Final = 5.0
+#: Seconds the upgrade command may run before the gate gives up on it (NOT VERIFIED).
+DEFAULT_UPGRADE_TIMEOUT: Final = 3600.0
+#: Environment variable through which the upgrade gate tells its child sessions their phase.
+UPGRADE_PHASE_ENV: Final = "PODNET_UPGRADE_PHASE"
+UpgradePhase = Literal["before", "during", "after"]
+UPGRADE_PHASES: Final[tuple[UpgradePhase, ...]] = ("before", "during", "after")
 
 #: Keys of ``config.workerinput`` through which the xdist controller hands its decisions to workers.
 WORKER_RUN_ID: Final = "podnet_run_id"
@@ -191,6 +202,31 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "select only the checks marked podnet_quick (one representative check per guarantee)",
         is_flag=True,
     ),
+    Option(
+        "podnet_upgrade_command",
+        "--podnet-upgrade-command",
+        "podnet_upgrade_command",
+        "gate an upgrade: run the checks, then COMMAND (a shell command line: your upgrade, "
+        "node-pool roll or CNI update) while every Pod-network path is probed, then the checks "
+        "again; one verdict (see docs/upgrade-gate.md)",
+        metavar="COMMAND",
+    ),
+    Option(
+        "podnet_outage_budget",
+        "--podnet-outage-budget",
+        "podnet_outage_budget",
+        "seconds any monitored path may be out while the upgrade command runs "
+        f"(default: {DEFAULT_OUTAGE_BUDGET:g})",
+        metavar="SECONDS",
+    ),
+    Option(
+        "podnet_upgrade_timeout",
+        "--podnet-upgrade-timeout",
+        "podnet_upgrade_timeout",
+        "seconds the upgrade command may run; longer is NOT VERIFIED "
+        f"(default: {DEFAULT_UPGRADE_TIMEOUT:g})",
+        metavar="SECONDS",
+    ),
 )
 
 
@@ -217,6 +253,11 @@ class Settings:
     node_selector: str = DEFAULT_NODE_SELECTOR
     namespace_labels: Mapping[str, str] = field(default_factory=dict)
     namespace_annotations: Mapping[str, str] = field(default_factory=dict)
+    upgrade_command: str | None = None
+    outage_budget: float = DEFAULT_OUTAGE_BUDGET
+    upgrade_timeout: float = DEFAULT_UPGRADE_TIMEOUT
+    #: Set in the upgrade gate's child sessions (``UPGRADE_PHASE_ENV``); None elsewhere.
+    upgrade_phase: UpgradePhase | None = None
 
     @property
     def images(self) -> tuple[str, ...]:
@@ -258,6 +299,18 @@ class Settings:
         report_path = values.path("podnet_report")
         if enabled and report_path is not None:
             _check_writable(report_path, values.source("podnet_report"))
+        upgrade_phase = _upgrade_phase()
+        upgrade_command = values.text("podnet_upgrade_command")
+        if upgrade_command is not None and cluster == "local":
+            raise pytest.UsageError(
+                f"{values.source('podnet_upgrade_command')} needs a cluster that outlives the "
+                "gate's three sessions, and --podnet-cluster=local stops its cluster after each: "
+                "start it with `podnet cluster up` and pass --podnet-kubeconfig "
+                '"$(podnet cluster kubeconfig)" instead'
+            )
+        require = values.guarantees("podnet_require", DEFAULT_REQUIRE)
+        if upgrade_phase == "during":
+            require = (UPGRADE_GUARANTEE,)
         return cls(
             enabled=enabled,
             kubeconfig=kubeconfig,
@@ -273,12 +326,28 @@ class Settings:
             local_nodes=values.positive_int("podnet_local_nodes", DEFAULT_LOCAL_NODES),
             quick=values.flag("podnet_quick"),
             list_images=values.flag("podnet_list_images"),
-            require=values.guarantees("podnet_require", DEFAULT_REQUIRE),
+            require=require,
             allow_skip=frozenset(values.choices("podnet_allow_skip", SKIP_REASONS)),
             node_selector=values.text("podnet_node_selector") or DEFAULT_NODE_SELECTOR,
             namespace_labels=values.pairs("podnet_namespace_labels"),
             namespace_annotations=values.pairs("podnet_namespace_annotations"),
+            upgrade_command=upgrade_command,
+            outage_budget=values.positive_float(
+                "podnet_outage_budget", DEFAULT_OUTAGE_BUDGET, example="5 for five seconds"
+            ),
+            upgrade_timeout=values.positive_float(
+                "podnet_upgrade_timeout", DEFAULT_UPGRADE_TIMEOUT, example="1800 for 30 minutes"
+            ),
+            upgrade_phase=upgrade_phase,
         )
+
+
+def _upgrade_phase() -> UpgradePhase | None:
+    value = os.environ.get(UPGRADE_PHASE_ENV)
+    for phase in UPGRADE_PHASES:
+        if value == phase:
+            return phase
+    return None
 
 
 def new_run_id() -> str:
@@ -420,7 +489,9 @@ class _Values:
             pairs[key.strip()] = value.strip()
         return pairs
 
-    def positive_float(self, dest: str, default: float) -> float:
+    def positive_float(
+        self, dest: str, default: float, *, example: str = "2 to double every deadline"
+    ) -> float:
         raw = self._raw(dest)
         if raw is None:
             return default
@@ -430,8 +501,7 @@ class _Values:
             value = float("nan")
         if not value > 0 or value == float("inf"):
             raise pytest.UsageError(
-                f"{raw[1]}={raw[0]!r} is not valid: give a number greater than 0, e.g. 2 to "
-                "double every deadline"
+                f"{raw[1]}={raw[0]!r} is not valid: give a number greater than 0, e.g. {example}"
             )
         return value
 

@@ -1,0 +1,1 @@
+"""The upgrade gate's middle phase, packaged like the suites (``pytest_podnet.upgrade``)."""
