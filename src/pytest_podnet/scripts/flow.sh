@@ -19,6 +19,9 @@
 # microseconds since the flow began), and "@@flow-end SEQ" when it stops:
 #   @@flow SEQ START EXIT-CODE ELAPSED-MICROSECONDS OUTPUT-WITH-NEWLINES-FLATTENED
 set -u
+# A kept connection that is cut leaves its coprocess gone: a write to it must fail (EPIPE, a cut
+# to report), not kill the flow with SIGPIPE.
+trap '' PIPE
 LOG=$1 PROTO=$2 IP=$3 PORT=$4 SPORT=$5 REQUEST=$6 INTERVAL=$7 T=$8 LIMIT=$9
 now() { local t=${EPOCHREALTIME/./}; echo "${t#0}"; }
 pause() { read -rt "$1" _ <> <(:) || :; }
@@ -61,7 +64,7 @@ kept_call() {
   fi
   if [ "$status" -ne 0 ]; then
     [ -n "$line" ] && { kept_fail "the reply broke off"; return; }
-    kept_fail "closed by the other end"
+    kept_fail "closed or reset"
     return
   fi
   while IFS= read -r -t "$T" -u "$kin" header && [ -n "${header%$'\r'}" ]; do
