@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what pytest-podnet needs on a fresh Debian 12 machine, into this checkout only:
 #   scripts/install.sh                 as root: apt packages, the project venv, Go, the cluster build
-#   scripts/install.sh --dev           the same plus the dev tools (ruff, mypy: the "dev" extra)
-#                                      and Debian's chromium, for the HTML report tests
+#   scripts/install.sh --dev           the same plus the dev tools (ruff, mypy: the "dev" extra),
+#                                      Debian's chromium (the HTML report tests), and every
+#                                      pinned Kubernetes release with containerd 2.x (the
+#                                      upgrade gate's tests)
 #   scripts/install.sh --python-only   no root: only the project venv with the package
 #   scripts/install.sh --report        also what `podnet report` needs: the "report" extra
 #                                      (matplotlib, jsonschema) and the pinned Allure 3 from npm
@@ -149,4 +151,10 @@ if ! go_is_recent; then
   go_is_recent || { say "$dir/bin/go is not $pinned"; exit 1; }
 fi
 say "building with $(go version) ($(command -v go))"
-"$VENV/bin/podnet" cluster build
+# The project's own tests gate a real upgrade (v1.36.3 -> v1.37.2, tests/sensitivity): with --dev,
+# every pinned release and containerd 2.x, so no test waits for a build.
+if [ "$dev" = 1 ]; then
+  "$VENV/bin/podnet" cluster build --all-releases
+else
+  "$VENV/bin/podnet" cluster build
+fi

@@ -119,7 +119,7 @@ class PathReport:
 
 
 def cut_text(call: FlowCall) -> str:
-    """``established connection #2 cut at 14.2s: closed by the other end`` for a cut call."""
+    """``established connection #2 cut at 14.2s: closed or reset`` for a cut call."""
     reason = call.detail.split(" cut: ", 1)[-1]
     return f"established connection #{call.connection} cut at {call.at:.1f}s: {reason}"
 

@@ -78,7 +78,7 @@ def test_a_cut_established_connection_is_reported_apart_from_the_outage() -> Non
     # connection cannot connect at once (#3), connection #3 answers (#4).
     text = (
         "@@flow 1 0 0 2000 conn=1 10.244.0.5:40000\n"
-        "@@flow 2 200000 56 2000 conn=1 cut: closed by the other end\n"
+        "@@flow 2 200000 56 2000 conn=1 cut: closed or reset\n"
         "@@flow 3 400000 7 2000 conn=2 could not connect: nc: connect failed: Connection refused\n"
         "@@flow 4 600000 0 2000 conn=3 10.244.0.5:40002\n"
     )
@@ -90,13 +90,13 @@ def test_a_cut_established_connection_is_reported_apart_from_the_outage() -> Non
     outcomes = [probes.REACHABLE, probes.ERROR, probes.REFUSED, probes.REACHABLE]
     assert [c.outcome for c in calls] == outcomes
     assert len(report.cuts) == 1
-    assert "established connection #1 cut at 0.2s: closed by the other end" in str(report)
+    assert "established connection #1 cut at 0.2s: closed or reset" in str(report)
     (window,) = report.windows
     assert window.seconds == 0.598
     # Within the outage budget, yet failed for the cut, which names the connection.
     (problem,) = disruption.verdict([report], budget=1.0)
     assert problem == (
-        "pod -> ClusterIP (kept): established connection #1 cut at 0.2s: closed by the other end"
+        "pod -> ClusterIP (kept): established connection #1 cut at 0.2s: closed or reset"
     )
 
 

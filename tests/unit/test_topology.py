@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_podnet.localcluster import cli, cluster, paths
+from pytest_podnet.localcluster import build, cli, cluster, paths
 from pytest_podnet.localcluster.topology import (
     CNIS,
     GUARDED_RANGES,
@@ -15,6 +15,7 @@ from pytest_podnet.localcluster.topology import (
     PROXY_MODES,
     Topology,
 )
+from pytest_podnet.localcluster.versions import KUBERNETES_VERSION, RELEASES
 
 
 @pytest.fixture
@@ -112,3 +113,32 @@ def test_up_takes_an_ip_family_and_refuses_flannel_dual_stack() -> None:
     assert parser.parse_args(["up", "--ip-family", "dual"]).ip_family == "dual"
     with pytest.raises(cluster.ClusterError, match="--cni bridge with --ip-family dual"):
         cluster.preflight("iptables", "flannel", "dual")
+
+
+def test_a_topology_part_way_through_an_upgrade_names_each_nodes_release() -> None:
+    fresh = Topology(2)
+    assert fresh.version == KUBERNETES_VERSION
+    assert [fresh.node_version(n) for n in fresh.nodes] == [KUBERNETES_VERSION] * 2
+    assert fresh.versions == f"Kubernetes {KUBERNETES_VERSION}"
+
+    midway = Topology(2, version="v1.37.2", node_versions=("v1.37.2", "v1.36.3"))
+    assert [midway.node_version(n) for n in midway.nodes] == ["v1.37.2", "v1.36.3"]
+    assert midway.versions == (
+        "Kubernetes v1.37.2 (control plane); nodes podnet-node-1 v1.37.2, podnet-node-2 v1.36.3"
+    )
+
+
+def test_every_release_is_pinned_by_its_own_go_module() -> None:
+    for version, release in RELEASES.items():
+        go_mod = (build.gomod_dir(version) / "go.mod").read_text()
+        assert f"require k8s.io/kubernetes {version}\n" in go_mod
+        assert (build.gomod_dir(version) / "go.sum").exists()
+        assert release.version == version
+
+
+def test_the_recorded_releases_are_read_back(state: Path) -> None:
+    midway = Topology(2, version="v1.37.2", node_versions=("v1.37.2", "v1.36.3"))
+    cluster.write_topology(midway)
+    assert cluster.current_topology() == midway
+    (state / "topology.json").write_text(json.dumps({"nodes": 2}))  # written before releases
+    assert cluster.current_topology() == Topology(2, version=KUBERNETES_VERSION)

@@ -21,9 +21,11 @@ from pathlib import Path
 from pytest_podnet.localcluster import paths
 from pytest_podnet.localcluster.versions import (
     COMPONENT_PACKAGES,
+    CONTAINERD_MODULE,
+    CONTAINERD_VERSION,
     COREDNS_VERSION,
-    KUBERNETES_BUILD_DATE,
     KUBERNETES_VERSION,
+    RELEASES,
 )
 
 STAMP = ".podnet-build.json"
@@ -35,6 +37,7 @@ class BuildError(RuntimeError):
 
 def version_ldflags(version: str = KUBERNETES_VERSION) -> str:
     """Linker flags that stamp the real release into every binary (``kubectl version`` shows it)."""
+    build_date = RELEASES[version].build_date
     major, minor = version.lstrip("v").split(".")[:2]
     flags = ["-s", "-w"]
     for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
@@ -43,84 +46,89 @@ def version_ldflags(version: str = KUBERNETES_VERSION) -> str:
             f"-X {pkg}.gitMajor={major}",
             f"-X {pkg}.gitMinor={minor}",
             f"-X {pkg}.gitTreeState=clean",
-            f"-X {pkg}.buildDate={KUBERNETES_BUILD_DATE}",
+            f"-X {pkg}.buildDate={build_date}",
         ]
     return " ".join(flags)
 
 
-def gomod_dir() -> Path:
-    """The Go module that pins k8s.io/kubernetes (package data, so an installed plugin has it)."""
-    return Path(str(resources.files("pytest_podnet.localcluster") / "gomod"))
+def gomod_dir(version: str = KUBERNETES_VERSION) -> Path:
+    """The Go module that pins k8s.io/kubernetes at ``version`` (package data, so an installed
+    plugin has it)."""
+    return Path(str(resources.files("pytest_podnet.localcluster") / RELEASES[version].gomod))
 
 
-def _inputs_digest() -> str:
+def _inputs_digest(version: str) -> str:
     digest = hashlib.sha256()
     for name in ("go.mod", "go.sum"):
-        digest.update((gomod_dir() / name).read_bytes())
-    digest.update(version_ldflags().encode())
+        digest.update((gomod_dir(version) / name).read_bytes())
+    digest.update(version_ldflags(version).encode())
     return digest.hexdigest()
 
 
-def is_built() -> bool:
-    """True when every component is in the cache, built from the current module and flags."""
-    stamp = paths.bin_dir() / STAMP
+def is_built(version: str = KUBERNETES_VERSION) -> bool:
+    """True when every component of ``version`` is in the cache, built from the current module
+    and flags."""
+    stamp = paths.bin_dir(version) / STAMP
     if not stamp.exists():
         return False
     recorded = json.loads(stamp.read_text())
-    return recorded.get("inputs") == _inputs_digest() and all(
-        (paths.bin_dir() / name).exists() for name in COMPONENT_PACKAGES
+    return recorded.get("inputs") == _inputs_digest(version) and all(
+        (paths.bin_dir(version) / name).exists() for name in COMPONENT_PACKAGES
     )
 
 
-def go_command() -> list[str]:
+def go_command(version: str = KUBERNETES_VERSION) -> list[str]:
     """The ``go build`` invocation (kept stable: any change invalidates Go's build cache)."""
     return [
         "go",
         "build",
         "-trimpath",
         "-ldflags",
-        version_ldflags(),
+        version_ldflags(version),
         "-o",
-        str(paths.bin_dir().with_name("bin.partial")) + "/",
+        str(paths.bin_dir(version).with_name("bin.partial")) + "/",
         *COMPONENT_PACKAGES.values(),
     ]
 
 
-def build(*, force: bool = False, progress: bool = True) -> Path:
-    """Build every component into the cache and return the bin directory.
+def build(version: str = KUBERNETES_VERSION, *, force: bool = False, progress: bool = True) -> Path:
+    """Build every component of Kubernetes ``version`` into the cache and return the bin
+    directory.
 
     Static binaries (``CGO_ENABLED=0``): agnhost runs inside a minimal image and the node
     components need nothing from the host's C library.
     """
-    target = paths.bin_dir()
-    if is_built() and not force:
+    if version not in RELEASES:
+        raise BuildError(f"no pinned release {version}: use one of {', '.join(RELEASES)}")
+    target = paths.bin_dir(version)
+    if is_built(version) and not force:
         return target
     if shutil.which("go") is None:
         raise BuildError("the Go toolchain is not on PATH; install Go 1.26 or newer")
     partial = target.with_name("bin.partial")
     partial.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "CGO_ENABLED": "0"}
-    command = go_command()
+    command = go_command(version)
     if progress:
         print(
-            f"podnet: building Kubernetes {KUBERNETES_VERSION} ({', '.join(COMPONENT_PACKAGES)});"
+            f"podnet: building Kubernetes {version} ({', '.join(COMPONENT_PACKAGES)});"
             " a cold build takes ~10 minutes on 2 cores",
             file=sys.stderr,
             flush=True,
         )
     started = time.monotonic()
-    output = run_with_heartbeat(command, env, progress=progress)
+    output = run_with_heartbeat(command, env, progress=progress, cwd=gomod_dir(version))
     if output.returncode != 0:
         tail = "\n".join(output.stdout.splitlines()[-40:])
-        raise BuildError(f"`{' '.join(command[:2])} ...` failed in {gomod_dir()}:\n{tail}")
+        raise BuildError(f"`{' '.join(command[:2])} ...` failed in {gomod_dir(version)}:\n{tail}")
     if target.exists():
         shutil.rmtree(target)
     partial.rename(target)
     (target / STAMP).write_text(
         json.dumps(
             {
-                "version": KUBERNETES_VERSION,
-                "inputs": _inputs_digest(),
+                "version": version,
+                "inputs": _inputs_digest(version),
                 "seconds": round(time.monotonic() - started, 1),
             }
         )
@@ -217,3 +225,51 @@ def run_with_heartbeat(
                     flush=True,
                 )
     return subprocess.CompletedProcess(command, process.returncode, stdout, "")
+
+
+#: The containerd 2.x programs a node of a ``containerd_2`` release runs.
+CONTAINERD_COMMANDS = ("containerd", "containerd-shim-runc-v2")
+
+
+def containerd_binary(name: str = "containerd") -> Path:
+    return paths.containerd_dir() / "bin" / name
+
+
+def containerd_is_built() -> bool:
+    stamp = paths.containerd_dir() / STAMP
+    return stamp.exists() and all(containerd_binary(c).exists() for c in CONTAINERD_COMMANDS)
+
+
+def build_containerd(*, force: bool = False, progress: bool = True) -> Path:
+    """containerd and its runc shim (static) at ``CONTAINERD_VERSION`` with ``go install``
+    into their cache directory, once; return the bin directory. Its module has no replace
+    lines, so ``go install module@version`` builds it as released."""
+    target = paths.containerd_dir()
+    if containerd_is_built() and not force:
+        return target / "bin"
+    if shutil.which("go") is None:
+        raise BuildError("the Go toolchain is not on PATH; install Go 1.26 or newer")
+    if progress:
+        print(
+            f"podnet: building containerd {CONTAINERD_VERSION}; a cold build takes ~3 minutes",
+            file=sys.stderr,
+            flush=True,
+        )
+    started = time.monotonic()
+    partial = target / "bin.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    version = f"-s -w -X {CONTAINERD_MODULE}/version.Version={CONTAINERD_VERSION}"
+    command = ["go", "install", "-trimpath", "-ldflags", version]
+    command += [f"{CONTAINERD_MODULE}/cmd/{c}@{CONTAINERD_VERSION}" for c in CONTAINERD_COMMANDS]
+    env = {**os.environ, "CGO_ENABLED": "0", "GOBIN": str(partial)}
+    output = run_with_heartbeat(command, env, progress=progress, cwd=target)
+    if output.returncode != 0:
+        tail = "\n".join(output.stdout.splitlines()[-40:])
+        raise BuildError(f"`go install {CONTAINERD_MODULE}@{CONTAINERD_VERSION}` failed:\n{tail}")
+    shutil.rmtree(target / "bin", ignore_errors=True)
+    partial.rename(target / "bin")
+    (target / STAMP).write_text(
+        json.dumps({"version": CONTAINERD_VERSION, "seconds": round(time.monotonic() - started, 1)})
+    )
+    return target / "bin"

@@ -9,6 +9,7 @@ import sys
 
 from pytest_podnet.localcluster import paths
 from pytest_podnet.localcluster.topology import CNIS, IP_FAMILIES, PROXY_MODES
+from pytest_podnet.localcluster.versions import KUBERNETES_VERSION, RELEASES
 
 #: Debian packages the cluster runs on (binaries of Kubernetes itself are built, not installed).
 APT_PACKAGES = (
@@ -43,6 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
         "build", help="build the pinned Kubernetes components, CoreDNS, Flannel and the images"
     )
     build.add_argument("--force", action="store_true", help="rebuild even if cached")
+    build.add_argument(
+        "--all-releases",
+        action="store_true",
+        help="also every other pinned Kubernetes release and containerd 2.x (what `up --version`"
+        " and `upgrade --to` use; otherwise built when first needed)",
+    )
     up = sub.add_parser(
         "up", help="start (or reuse) the cluster and wait until every node runs a Pod"
     )
@@ -66,6 +73,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=IP_FAMILIES[0],
         help="ipv4, or dual: IPv4 and IPv6 (unique local) on every node, Pod and Service"
         f" (default {IP_FAMILIES[0]})",
+    )
+    up.add_argument(
+        "--version",
+        choices=tuple(RELEASES),
+        default=KUBERNETES_VERSION,
+        help=f"the Kubernetes release, built from Go modules (default {KUBERNETES_VERSION})",
+    )
+    upgrade = sub.add_parser(
+        "upgrade",
+        help="rolling upgrade of the running cluster: control plane, then node by node (cordon,"
+        " drain, new kubelet and kube-proxy, uncordon)",
+    )
+    upgrade.add_argument("--to", required=True, choices=tuple(RELEASES), help="the new release")
+    upgrade.add_argument(
+        "--node-hook",
+        metavar="COMMAND",
+        help="shell command run in each node's turn while its kubelet and kube-proxy are stopped"
+        " ($PODNET_NODE names the node): rehearses an upgrade that breaks the network",
     )
     sub.add_parser("down", help="stop the cluster and remove every trace of it")
     sub.add_parser("status", help="report every component and node")
@@ -92,12 +117,23 @@ def main(argv: list[str] | None = None) -> int:
             images.build_images(force=args.force)
             images.build_coredns_image(build.build_coredns(force=args.force), force=args.force)
             flannel.build(force=args.force)
+            if args.all_releases:
+                for version in RELEASES:
+                    build.build(version, force=args.force)
+                build.build_containerd(force=args.force)
             return 0
         if args.command == "up":
-            kubeconfig = cluster.up(args.nodes, args.proxy_mode, args.cni, args.ip_family)
+            kubeconfig = cluster.up(
+                args.nodes, args.proxy_mode, args.cni, args.ip_family, args.version
+            )
             print(f"export KUBECONFIG={kubeconfig}")
             print(f"# then: {paths.bin_dir() / 'kubectl'} get nodes -o wide")
             print(f"# or:   pytest --podnet --podnet-kubeconfig={kubeconfig} suites/")
+            return 0
+        if args.command == "upgrade":
+            from pytest_podnet.localcluster import upgrade
+
+            upgrade.upgrade(args.to, node_hook=args.node_hook)
             return 0
         if args.command == "down":
             cluster.down()
@@ -141,6 +177,8 @@ def print_status(status: object) -> int:
     print(f"cluster: {'running' if status.running else 'not running'}")
     if status.dataplane:
         print(f"dataplane: {status.dataplane}")
+    if status.versions:
+        print(f"versions: {status.versions}")
     for name, alive in status.daemons.items():
         print(f"  {name:32} {'up' if alive else 'DOWN'}")
     print(f"safety routes: {', '.join(status.safety_routes) or 'none'}")

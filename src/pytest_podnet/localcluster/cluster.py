@@ -35,7 +35,7 @@ from pytest_podnet.localcluster.topology import (
     Node,
     Topology,
 )
-from pytest_podnet.localcluster.versions import AGNHOST_IMAGE
+from pytest_podnet.localcluster.versions import AGNHOST_IMAGE, KUBERNETES_VERSION, RELEASES
 
 #: The API server answers /readyz within seconds of etcd; 90 s covers a cold start on 2 busy cores.
 APISERVER_READY = 90.0
@@ -75,6 +75,25 @@ def current_topology() -> Topology | None:
         recorded.get("proxy_mode", PROXY_MODES[0]),
         recorded.get("cni", CNIS[0]),
         recorded.get("ip_family", IP_FAMILIES[0]),
+        recorded.get("version", KUBERNETES_VERSION),
+        tuple(recorded.get("node_versions", ())),
+    )
+
+
+def write_topology(topology: Topology) -> None:
+    """Record ``topology`` (``podnet cluster upgrade`` rewrites it after every step)."""
+    paths.state_dir().mkdir(parents=True, exist_ok=True)
+    topology_file().write_text(
+        json.dumps(
+            {
+                "nodes": topology.node_count,
+                "proxy_mode": topology.proxy_mode,
+                "cni": topology.cni,
+                "ip_family": topology.ip_family,
+                "version": topology.version,
+                "node_versions": list(topology.node_versions),
+            }
+        )
     )
 
 
@@ -91,9 +110,16 @@ def log(message: str) -> None:
 
 
 def preflight(
-    proxy_mode: str = PROXY_MODES[0], cni: str = CNIS[0], ip_family: str = IP_FAMILIES[0]
+    proxy_mode: str = PROXY_MODES[0],
+    cni: str = CNIS[0],
+    ip_family: str = IP_FAMILIES[0],
+    version: str = KUBERNETES_VERSION,
 ) -> None:
     """Fail early, with the fix, when this machine cannot run the cluster."""
+    if version not in RELEASES:
+        raise ClusterError(
+            f"no pinned Kubernetes release {version!r}: use one of {', '.join(RELEASES)}"
+        )
     if proxy_mode not in PROXY_MODES:
         raise ClusterError(f"unknown kube-proxy mode {proxy_mode!r}: use one of {PROXY_MODES}")
     if cni not in CNIS:
@@ -135,11 +161,12 @@ def up(
     proxy_mode: str = PROXY_MODES[0],
     cni: str = CNIS[0],
     ip_family: str = IP_FAMILIES[0],
+    version: str = KUBERNETES_VERSION,
 ) -> Path:
     """Start (or reuse) the cluster; return the admin kubeconfig once every node runs a Pod."""
-    preflight(proxy_mode, cni, ip_family)
+    preflight(proxy_mode, cni, ip_family, version)
     with _exclusive():
-        return _up(Topology(node_count, proxy_mode, cni, ip_family))
+        return _up(Topology(node_count, proxy_mode, cni, ip_family, version))
 
 
 def _up(topology: Topology) -> Path:
@@ -159,19 +186,12 @@ def _up(topology: Topology) -> Path:
     # Safety first: nothing starts before the Pod and Service ranges are unreachable from the host.
     network.install_safety_routes()
     network.install_guard_chain()
-    paths.state_dir().mkdir(parents=True, exist_ok=True)
-    topology_file().write_text(
-        json.dumps(
-            {
-                "nodes": node_count,
-                "proxy_mode": topology.proxy_mode,
-                "cni": topology.cni,
-                "ip_family": topology.ip_family,
-            }
-        )
-    )
+    write_topology(topology)
     network.save_host_state()
-    bins = build.build()
+    build.build()  # the default release: the images' agnhost and pause come from it
+    bins = build.build(topology.version)
+    if RELEASES[topology.version].containerd_2:
+        build.build_containerd()
     if topology.cni == "flannel":
         flannel.build()
     archives = [
@@ -184,14 +204,14 @@ def _up(topology: Topology) -> Path:
     controlplane.start_apiserver(topology)
     wait_apiserver()
     controlplane.start_controller_manager(topology)
-    controlplane.start_scheduler()
+    controlplane.start_scheduler(topology)
     if topology.cni == "flannel":
         apply(flannel.RBAC, "flanneld's RBAC")
     for n in topology.nodes:
         network.ensure_node_netns(n, topology.dual_stack)
         node.ensure_cgroups(n)
         node.ensure_cni_bin(n, topology.cni)
-        node.start_containerd(n)
+        node.start_containerd(n, topology.node_version(n))
     for n in topology.nodes:
         wait_containerd(n)
         images.import_images(node.socket(n), archives)
@@ -215,7 +235,7 @@ def _up(topology: Topology) -> Path:
     deploy_dns()
     log(
         f"cluster up in {time.monotonic() - started:.1f}s ({node_count} nodes,"
-        f" {topology.dataplane}, binaries {bins})"
+        f" {topology.dataplane}, {topology.versions}, binaries {bins})"
     )
     return paths.admin_kubeconfig()
 
@@ -250,7 +270,7 @@ def kubectl(*args: str, timeout: float = 60.0) -> str:
 CONTAINERD_READY = 30.0
 
 
-def _poll(
+def poll(
     command: list[str],
     *,
     every: float,
@@ -282,7 +302,7 @@ def _poll(
 
 def wait_apiserver() -> None:
     readyz = controlplane.kubectl("get", "--raw", "/readyz")
-    if not _poll(readyz, every=0.5, within=APISERVER_READY, answer="ok"):
+    if not poll(readyz, every=0.5, within=APISERVER_READY, answer="ok"):
         raise ClusterError(
             f"timed out after {APISERVER_READY:.0f}s [APISERVER_READY] waiting for /readyz;"
             f" see {procs.log_dir() / 'kube-apiserver.log'} and {procs.log_dir() / 'etcd.log'}"
@@ -291,7 +311,7 @@ def wait_apiserver() -> None:
 
 def wait_containerd(n: Node) -> None:
     version = ["ctr", "--address", str(node.socket(n)), "version"]
-    if not _poll(version, every=0.2, within=CONTAINERD_READY):
+    if not poll(version, every=0.2, within=CONTAINERD_READY):
         raise ClusterError(
             f"containerd of {n.name} did not answer within {CONTAINERD_READY:.0f}s"
             f" [CONTAINERD_READY]; see {procs.log_dir() / (n.name + '-containerd.log')}"
@@ -321,7 +341,7 @@ def wait_pod_cidrs(n: Node) -> list[str]:
 def wait_flannel_subnet(n: Node) -> None:
     """flanneld has leased the node's subnet and written the file Flannel's CNI plugin reads."""
     written = ["test", "-s", str(flannel.subnet_file(n))]
-    if not _poll(written, every=0.2, within=flannel.SUBNET_FILE_WRITTEN):
+    if not poll(written, every=0.2, within=flannel.SUBNET_FILE_WRITTEN):
         raise ClusterError(
             f"flanneld of {n.name} wrote no subnet file within {flannel.SUBNET_FILE_WRITTEN:.0f}s"
             f" [SUBNET_FILE_WRITTEN]; see {procs.log_dir() / (flannel.daemon_name(n) + '.log')}"
@@ -363,7 +383,7 @@ def wait_nodes_untainted(topology: Topology) -> None:
         def untainted(output: str) -> bool:
             return not set(output.split()) & set(LIFECYCLE_TAINTS)
 
-        if not _poll(
+        if not poll(
             controlplane.kubectl(*taints), every=0.5, within=NODE_UNTAINTED, accept=untainted
         ):
             raise ClusterError(
@@ -508,6 +528,7 @@ class Status:
     daemons: dict[str, bool] = field(default_factory=dict)
     nodes: str = ""
     dataplane: str = ""
+    versions: str = ""
     guard_drops: int = 0
     safety_routes: list[str] = field(default_factory=list)
 
@@ -541,6 +562,7 @@ def status() -> Status:
         daemons=daemons,
         nodes=nodes,
         dataplane=topology.dataplane if topology is not None else "",
+        versions=topology.versions if topology is not None else "",
         guard_drops=network.guard_drops(),
         safety_routes=[r for r in routes if any(c in r for c in GUARDED_RANGES)],
     )

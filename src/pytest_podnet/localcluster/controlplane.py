@@ -18,6 +18,7 @@ from pytest_podnet.localcluster.topology import (
     ETCD_PEER_PORT,
     Topology,
 )
+from pytest_podnet.localcluster.versions import KUBERNETES_VERSION
 
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 #: Controllers the controller-manager runs; the `stale-endpoints` fault removes one.
@@ -65,13 +66,13 @@ def ensure_credentials(topology: Topology) -> None:
             )
 
 
-def binary(name: str) -> str:
+def binary(name: str, version: str = KUBERNETES_VERSION) -> str:
     if name == "etcd":
         found = shutil.which("etcd")
         if found is None:
             raise FileNotFoundError("etcd is not installed (apt-get install etcd-server)")
         return found
-    return str(paths.bin_dir() / name)
+    return str(paths.bin_dir(version) / name)
 
 
 def start_etcd() -> None:
@@ -103,7 +104,7 @@ def start_apiserver(topology: Topology) -> None:
     procs.start(
         "kube-apiserver",
         [
-            binary("kube-apiserver"),
+            binary("kube-apiserver", topology.version),
             f"--etcd-servers=http://127.0.0.1:{ETCD_CLIENT_PORT}",
             f"--bind-address={BRIDGE_ADDRESS}",
             f"--advertise-address={BRIDGE_ADDRESS}",
@@ -139,7 +140,7 @@ def start_controller_manager(topology: Topology, controllers: str = DEFAULT_CONT
     procs.start(
         "kube-controller-manager",
         [
-            binary("kube-controller-manager"),
+            binary("kube-controller-manager", topology.version),
             f"--kubeconfig={paths.state_dir() / 'controller-manager.kubeconfig'}",
             f"--authentication-kubeconfig={paths.state_dir() / 'controller-manager.kubeconfig'}",
             f"--authorization-kubeconfig={paths.state_dir() / 'controller-manager.kubeconfig'}",
@@ -161,12 +162,12 @@ def start_controller_manager(topology: Topology, controllers: str = DEFAULT_CONT
     )
 
 
-def start_scheduler() -> None:
+def start_scheduler(topology: Topology) -> None:
     kubeconfig = paths.state_dir() / "scheduler.kubeconfig"
     procs.start(
         "kube-scheduler",
         [
-            binary("kube-scheduler"),
+            binary("kube-scheduler", topology.version),
             f"--kubeconfig={kubeconfig}",
             f"--authentication-kubeconfig={kubeconfig}",
             f"--authorization-kubeconfig={kubeconfig}",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from pytest_podnet.localcluster import flannel, paths, procs
+from pytest_podnet.localcluster import build, flannel, paths, procs
 from pytest_podnet.localcluster.network import ensure_node_mountns, node_root
 from pytest_podnet.localcluster.topology import (
     CLUSTER_DOMAIN,
@@ -23,7 +23,7 @@ from pytest_podnet.localcluster.topology import (
     Node,
     Topology,
 )
-from pytest_podnet.localcluster.versions import PAUSE_IMAGE
+from pytest_podnet.localcluster.versions import KUBERNETES_VERSION, PAUSE_IMAGE, RELEASES
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 #: Debian's containernetworking-plugins install here.
@@ -251,15 +251,26 @@ def write_kube_proxy_config(node: Node, topology: Topology) -> Path:
     return path
 
 
-def start_containerd(node: Node) -> None:
+def start_containerd(node: Node, version: str = KUBERNETES_VERSION) -> None:
+    """The node's containerd for a node of Kubernetes ``version``: Debian's 1.6, or for a
+    ``containerd_2`` release the 2.x build, with its own runc shim first on PATH (containerd
+    starts the shim it finds there). Both read the same configuration (2.x migrates the
+    version 2 file) and the same state, as an in-place runtime upgrade does."""
     mountns = ensure_node_mountns(node)
     config = write_containerd_config(node)
     socket(node).parent.mkdir(parents=True, exist_ok=True)
+    env: dict[str, str] = {}
+    executable = shutil.which("containerd") or "containerd"
+    if RELEASES[version].containerd_2:
+        bin_dir = build.containerd_binary().parent
+        executable = str(bin_dir / "containerd")
+        env["PATH"] = f"{bin_dir}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
     procs.start(
         f"{node.name}-containerd",
-        [shutil.which("containerd") or "containerd", "--config", str(config)],
+        [executable, "--config", str(config)],
         netns=node.netns,
         mountns=mountns,
+        env=env,
     )
 
 
@@ -269,7 +280,7 @@ def start_kubelet(node: Node, topology: Topology) -> None:
     procs.start(
         f"{node.name}-kubelet",
         [
-            str(paths.bin_dir() / "kubelet"),
+            str(paths.bin_dir(topology.node_version(node)) / "kubelet"),
             f"--config={config}",
             f"--kubeconfig={paths.state_dir() / f'kubelet-{node.name}.kubeconfig'}",
             f"--hostname-override={node.name}",
@@ -287,7 +298,11 @@ def start_kube_proxy(node: Node, topology: Topology) -> None:
     config = write_kube_proxy_config(node, topology)
     procs.start(
         f"{node.name}-kube-proxy",
-        [str(paths.bin_dir() / "kube-proxy"), f"--config={config}", "--v=1"],
+        [
+            str(paths.bin_dir(topology.node_version(node)) / "kube-proxy"),
+            f"--config={config}",
+            "--v=1",
+        ],
         netns=node.netns,
         mountns=ensure_node_mountns(node),
     )

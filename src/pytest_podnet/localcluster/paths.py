@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from pytest_podnet.localcluster.versions import (
+    CONTAINERD_VERSION,
     COREDNS_VERSION,
     FLANNEL_VERSION,
     KUBERNETES_VERSION,
@@ -18,9 +19,14 @@ def cache_root() -> Path:
     return Path(override) if override else Path.home() / ".cache" / "pytest-podnet"
 
 
-def bin_dir() -> Path:
-    """Built upstream binaries for the pinned release."""
-    return cache_root() / KUBERNETES_VERSION / "bin"
+def bin_dir(version: str = KUBERNETES_VERSION) -> Path:
+    """Built upstream binaries of Kubernetes ``version`` (default: the default release)."""
+    return cache_root() / version / "bin"
+
+
+def containerd_dir() -> Path:
+    """The containerd 2.x build (containerd, containerd-shim-runc-v2, stamp)."""
+    return cache_root() / f"containerd-{CONTAINERD_VERSION}"
 
 
 def coredns_dir() -> Path:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from pytest_podnet.localcluster.versions import KUBERNETES_VERSION
+
 BRIDGE = "podnet0"
 BRIDGE_NETWORK = ipaddress.ip_network("172.30.0.0/24")
 BRIDGE_ADDRESS = "172.30.0.1"
@@ -76,6 +78,24 @@ class Topology:
     proxy_mode: str = PROXY_MODES[0]
     cni: str = CNIS[0]
     ip_family: str = IP_FAMILIES[0]
+    #: The Kubernetes release of the control plane (``versions.RELEASES``).
+    version: str = KUBERNETES_VERSION
+    #: Each node's release, by index (empty: every node runs ``version``); differs from
+    #: ``version`` while ``podnet cluster upgrade`` is part-way through the nodes.
+    node_versions: tuple[str, ...] = ()
+
+    def node_version(self, node: Node) -> str:
+        """The Kubernetes release ``node``'s kubelet and kube-proxy run."""
+        return self.node_versions[node.index - 1] if self.node_versions else self.version
+
+    @property
+    def versions(self) -> str:
+        """One line for status: the control plane's release, and the nodes' where they differ."""
+        nodes = {self.node_version(n) for n in self.nodes}
+        if nodes == {self.version}:
+            return f"Kubernetes {self.version}"
+        each = ", ".join(f"{n.name} {self.node_version(n)}" for n in self.nodes)
+        return f"Kubernetes {self.version} (control plane); nodes {each}"
 
     @property
     def dataplane(self) -> str:

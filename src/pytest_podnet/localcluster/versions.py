@@ -2,12 +2,44 @@
 
 from __future__ import annotations
 
-#: Upstream release built from the Go module proxy. v1.36 is the newest minor on the proxy; its
-#: kubelet still falls back to its own cgroup driver when Debian's containerd 1.6 lacks the
-#: RuntimeConfig CRI call (v1.37 removes that fallback).
-KUBERNETES_VERSION = "v1.36.3"
-#: Commit date of the release tag, used as the reproducible build date in version ldflags.
-KUBERNETES_BUILD_DATE = "2026-07-22T18:07:38Z"
+from dataclasses import dataclass
+from typing import Final
+
+
+@dataclass(frozen=True)
+class Release:
+    """A Kubernetes release the embedded cluster can run, built from the Go module proxy."""
+
+    version: str
+    #: Commit date of the release tag (the module proxy's ``.info``), the reproducible build
+    #: date in the version ldflags.
+    build_date: str
+    #: The package-data directory whose go.mod pins k8s.io/kubernetes at this release.
+    gomod: str
+    #: Whether its nodes run containerd ``CONTAINERD_VERSION`` built from Go modules rather
+    #: than Debian's containerd 1.6.20.
+    containerd_2: bool
+
+
+#: The releases ``podnet cluster up --version`` and ``podnet cluster upgrade --to`` take, oldest
+#: first. v1.36.3 runs on Debian's containerd 1.6 (its kubelet falls back to its own cgroup driver
+#: where containerd 1.6 lacks the RuntimeConfig CRI call). v1.37.2, the newest release on the
+#: proxy, still has that fallback (measured 2026-12-04: its kubelet ran on containerd 1.6.20 with
+#: "CRI implementation should be updated to support RuntimeConfig"), but containerd 1.x is past its
+#: support for 1.37, so its nodes run containerd 2.x, the runtime upstream supports it on.
+RELEASES: Final[dict[str, Release]] = {
+    "v1.36.3": Release("v1.36.3", "2026-07-22T18:07:38Z", "gomod", containerd_2=False),
+    "v1.37.2": Release("v1.37.2", "2026-10-27T12:01:04Z", "gomod_v1_37_2", containerd_2=True),
+}
+#: The release a cluster runs unless ``--version`` says otherwise.
+KUBERNETES_VERSION: Final = "v1.36.3"
+KUBERNETES_BUILD_DATE: Final = RELEASES[KUBERNETES_VERSION].build_date
+
+#: containerd for the nodes of a release with ``containerd_2``: github.com/containerd/containerd/v2
+#: at the newest release on the module proxy (it builds with Go 1.26 and runs with Debian's runc
+#: 1.1.5 here), its containerd and containerd-shim-runc-v2 built with ``go install``.
+CONTAINERD_MODULE: Final = "github.com/containerd/containerd/v2"
+CONTAINERD_VERSION: Final = "v2.4.2"
 
 #: The Go toolchain the build is made with (go.mod needs 1.26.0 or later; this is the release it is
 #: tested with). Where `go` is missing or older, scripts/install.sh fetches exactly this one as the
