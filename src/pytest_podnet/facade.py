@@ -1038,20 +1038,19 @@ class Podnet:
 
         The Pods are DaemonSet Pods (``daemonset_pods``), which drains leave in place: an echo
         Pod on every node behind one Service, and a prober Pod on every node. Each prober runs one
-        flow (``flows``, 5 calls a second, read back in
-        batches) per path: HTTP ``/clientip`` to the echo Pod on its own node and on every other
-        node, HTTP to the echoes' ClusterIP with a new connection each call and on one
-        established connection kept open (a cut is reported apart from outages), and UDP to it
-        from one source port. Each path must answer once (within ``DATAPLANE_PROPAGATION``) before
-        the block starts. The flows stop by themselves after ``lifetime`` seconds; a block that
-        outlasts them is NOT VERIFIED (the monitor stopped watching)."""
+        flow (``flows``, 5 calls a second, read back in batches) per path: HTTP ``/clientip`` to
+        the echo Pod on its own node and on every other node, HTTP to the echoes' ClusterIP with
+        a new connection each call and on one established connection kept open (a cut is
+        reported apart from outages), and UDP to it from one source port. Each path must answer
+        once (within ``DATAPLANE_PROPAGATION``) before the block starts. The flows stop by
+        themselves after ``lifetime`` seconds; a block that outlasts them is NOT VERIFIED (the
+        monitor stopped watching)."""
         echoes = self.daemonset_pods("monitor-echo", role="echo")
         probers = self.daemonset_pods("monitor-prober", role="client")
         svc = self.service_for(self._echo_of(next(iter(echoes.values()))))
-        backends = echoes
         targets: list[tuple[str, PodInfo, probes.Probe, bool]] = []
         for node, prober in probers.items():
-            for other, backend in backends.items():
+            for other, backend in echoes.items():
                 scope = "same node" if other == node else "cross node"
                 name = f"pod -> pod ({scope}) {node} -> {other}"
                 targets.append((name, prober, probes.probe_for(backend, probes.HTTP), False))
