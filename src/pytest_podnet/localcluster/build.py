@@ -35,6 +35,18 @@ class BuildError(RuntimeError):
     """The Go build failed; the message carries the command and the tail of its output."""
 
 
+def start_build(
+    what: str, cold: str, *, progress: bool, error: type[RuntimeError] = BuildError
+) -> float:
+    """Before a Go build: fail with ``error`` unless ``go`` is on PATH, say what is built and
+    how long a ``cold`` build takes (when ``progress``); return the start time."""
+    if shutil.which("go") is None:
+        raise error("the Go toolchain is not on PATH; install Go 1.26 or newer")
+    if progress:
+        print(f"podnet: building {what}; a cold build takes {cold}", file=sys.stderr, flush=True)
+    return time.monotonic()
+
+
 def version_ldflags(version: str = KUBERNETES_VERSION) -> str:
     """Linker flags that stamp the real release into every binary (``kubectl version`` shows it)."""
     build_date = RELEASES[version].build_date
@@ -103,20 +115,15 @@ def build(version: str = KUBERNETES_VERSION, *, force: bool = False, progress: b
     target = paths.bin_dir(version)
     if is_built(version) and not force:
         return target
-    if shutil.which("go") is None:
-        raise BuildError("the Go toolchain is not on PATH; install Go 1.26 or newer")
+    started = start_build(
+        f"Kubernetes {version} ({', '.join(COMPONENT_PACKAGES)})",
+        "~10 minutes on 2 cores",
+        progress=progress,
+    )
     partial = target.with_name("bin.partial")
     partial.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "CGO_ENABLED": "0"}
     command = go_command(version)
-    if progress:
-        print(
-            f"podnet: building Kubernetes {version} ({', '.join(COMPONENT_PACKAGES)});"
-            " a cold build takes ~10 minutes on 2 cores",
-            file=sys.stderr,
-            flush=True,
-        )
-    started = time.monotonic()
     output = run_with_heartbeat(command, env, progress=progress, cwd=gomod_dir(version))
     if output.returncode != 0:
         tail = "\n".join(output.stdout.splitlines()[-40:])
@@ -170,18 +177,10 @@ def build_coredns(*, force: bool = False, progress: bool = True) -> Path:
         and json.loads(stamp.read_text()).get("inputs") == _coredns_inputs_digest()
     ):
         return binary
-    if shutil.which("go") is None:
-        raise BuildError("the Go toolchain is not on PATH; install Go 1.26 or newer")
+    started = start_build(f"CoreDNS {COREDNS_VERSION}", "~1 minute", progress=progress)
     binary.parent.mkdir(parents=True, exist_ok=True)
     partial = binary.with_name("coredns.partial")
     command = ["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(partial), "."]
-    if progress:
-        print(
-            f"podnet: building CoreDNS {COREDNS_VERSION}; a cold build takes ~1 minute",
-            file=sys.stderr,
-            flush=True,
-        )
-    started = time.monotonic()
     env = {**os.environ, "CGO_ENABLED": "0"}
     output = run_with_heartbeat(command, env, progress=progress, cwd=coredns_gomod_dir())
     if output.returncode != 0:
@@ -247,15 +246,7 @@ def build_containerd(*, force: bool = False, progress: bool = True) -> Path:
     target = paths.containerd_dir()
     if containerd_is_built() and not force:
         return target / "bin"
-    if shutil.which("go") is None:
-        raise BuildError("the Go toolchain is not on PATH; install Go 1.26 or newer")
-    if progress:
-        print(
-            f"podnet: building containerd {CONTAINERD_VERSION}; a cold build takes ~3 minutes",
-            file=sys.stderr,
-            flush=True,
-        )
-    started = time.monotonic()
+    started = start_build(f"containerd {CONTAINERD_VERSION}", "~3 minutes", progress=progress)
     partial = target / "bin.partial"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)

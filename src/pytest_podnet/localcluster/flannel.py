@@ -17,13 +17,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from importlib import resources
 from pathlib import Path
 
 from pytest_podnet.localcluster import paths, procs
-from pytest_podnet.localcluster.build import run_with_heartbeat
+from pytest_podnet.localcluster.build import run_with_heartbeat, start_build
 from pytest_podnet.localcluster.network import ensure_node_mountns, node_root
 from pytest_podnet.localcluster.topology import POD_CIDR, Node
 from pytest_podnet.localcluster.versions import (
@@ -123,16 +122,12 @@ def build(*, force: bool = False, progress: bool = True) -> Path:
     target = paths.flannel_dir()
     if is_built() and not force:
         return target
-    if shutil.which("go") is None:
-        raise FlannelBuildError("the Go toolchain is not on PATH; install Go 1.26 or newer")
-    if progress:
-        print(
-            f"podnet: building Flannel {FLANNEL_VERSION} and its CNI plugin"
-            f" ({FLANNEL_CNI_PLUGIN_VERSION}); a cold build takes ~2 minutes",
-            file=sys.stderr,
-            flush=True,
-        )
-    started = time.monotonic()
+    started = start_build(
+        f"Flannel {FLANNEL_VERSION} and its CNI plugin ({FLANNEL_CNI_PLUGIN_VERSION})",
+        "~2 minutes",
+        progress=progress,
+        error=FlannelBuildError,
+    )
     source = target / "src"
     shutil.rmtree(source, ignore_errors=True)
     source.mkdir(parents=True)
