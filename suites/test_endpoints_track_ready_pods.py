@@ -66,7 +66,7 @@ def test_readiness_off_removes_the_pod_and_on_adds_it_back(podnet, placement):
     """A Pod whose readiness fails MUST leave the Service's ready endpoints, and MUST come back
     when it passes again; the times from the Pod's Ready condition changing to the slices
     following it are recorded (NotReady -> removed, Ready -> listed)."""
-    echo = podnet.echo_deployment(replicas=2, placement=placement)
+    echo = podnet.echo_deployment(replicas=2, placement=placement, settable_readiness=True)
     svc = podnet.service_for(echo)
     pod, other = podnet.pods(echo)
 
@@ -87,8 +87,8 @@ def test_cluster_ip_never_sends_traffic_to_an_unready_pod(podnet, placement):
     """Once a not-Ready Pod left the EndpointSlices, requests to the ClusterIP MUST NOT reach it
     from any node, although it still runs and answers on its own IP; the time from its removal
     to the slowest node's dataplane following is recorded (removed -> no longer answering)."""
-    echo = podnet.echo_deployment(replicas=2, placement=placement)
-    clients = podnet.client_pods([n.name for n in podnet.nodes()])
+    echo = podnet.echo_deployment(replicas=2, placement=placement, settable_readiness=True)
+    clients = podnet.probe_pods()
     svc = podnet.service_for(echo)
     unready, ready = podnet.pods(echo)
     both = answered_by_each_of([unready.name, ready.name])
@@ -124,7 +124,7 @@ def test_terminating_pod_gets_no_new_connections_while_a_ready_pod_exists(podnet
     # Both backends on one node (clients on every node): a draining Pod still counts for the
     # one-per-node anti-affinity of "spread", so its replacement would find no node.
     echo = podnet.echo_deployment(replicas=2, placement="same-node", drain_seconds=DRAIN_SECONDS)
-    clients = podnet.client_pods([n.name for n in podnet.nodes()])
+    clients = podnet.probe_pods()
     svc = podnet.service_for(echo)
     leaving, staying = podnet.pods(echo)
     both = answered_by_each_of([leaving.name, staying.name])

@@ -152,7 +152,7 @@ def test_running_pod_ips_are_unique_cluster_wide(podnet):
     """
     nodes = [n.name for n in podnet.nodes()]
     echo = podnet.echo_deployment(replicas=len(nodes))
-    clients = list(podnet.client_pods(nodes).values())  # starting beside the echo Pods
+    clients = list(podnet.probe_pods().values())  # starting beside the echo Pods, if new
     ours = podnet.pods(echo) + clients
 
     with podnet.step("list every running Pod of the cluster"):

@@ -63,7 +63,7 @@ def test_cluster_ip_survives_replacement_of_every_backend(podnet, placement, how
     and the ClusterIP MUST serve again, answered only by the new Pods, from every node (each
     node's dataplane is programmed on its own, so one node serving proves nothing for another)."""
     echo = podnet.echo_deployment(replicas=2, placement=placement)
-    clients = podnet.client_pods([n.name for n in podnet.nodes()])
+    clients = podnet.probe_pods()
     svc = podnet.service_for(echo)
     podnet.expect_reachable(from_=next(iter(clients.values())), to=svc)
 

@@ -44,7 +44,10 @@ def test_pod_to_pod_traffic_keeps_the_sender_pod_ip(podnet, scope):
     (TCP, cross-node pairs only) and "[sig-network] Networking Granular Checks: Pods should
     function for intra-pod communication: http|udp" (reachability, not the source IP).
     """
-    senders, receivers = pods_on_every_node(podnet, "sender", "receiver")
+    # Senders: the session's probe Pods; receivers: new Pods of this check, so every run also
+    # reaches Pods whose routes and neighbour entries the CNI has only just set up.
+    senders = podnet.probe_pods()
+    (receivers,) = pods_on_every_node(podnet, "receiver")
 
     # A receiver whose IP an earlier Pod held may be unreachable for a few seconds while its
     # node re-resolves the IP's neighbour entry: an unreachable pair is probed again until
@@ -74,7 +77,7 @@ def test_pod_to_cluster_ip_traffic_keeps_the_client_pod_ip(podnet, scope):
     """
     nodes = [n.name for n in podnet.nodes()]
     echoes = podnet.echo_deployments({f"echo-{i}": OnNode(node) for i, node in enumerate(nodes)})
-    (clients,) = pods_on_every_node(podnet, "client")
+    clients = podnet.probe_pods()
     services = {node: podnet.service_for(echoes[f"echo-{i}"]) for i, node in enumerate(nodes)}
     # A new Service may not be programmed on every node yet: an unreachable pair is probed
     # again until DATAPLANE_PROPAGATION, a NATed answer never.

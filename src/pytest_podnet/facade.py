@@ -41,6 +41,7 @@ from pytest_podnet.kube import DeploymentInfo, EndpointSet, NodeInfo, PodInfo, S
 from pytest_podnet.nodes import testable
 from pytest_podnet.outcomes import NotVerified
 from pytest_podnet.phases import Phase, PhaseClock, timed
+from pytest_podnet.probepool import ProbePool
 from pytest_podnet.probes import BatchCheck, ProbeResult
 from pytest_podnet.settings import IpReuse
 from pytest_podnet.workloads import OnNode, Placement
@@ -159,6 +160,8 @@ class Podnet:
     privileged: bool = False
     ip_reuse: IpReuse = "strict"
     node_selector: str | None = None
+    #: The session's shared probe Pods (``probe_pods``); None: every check makes its own.
+    probe_pool: ProbePool | None = None
     undo: cleanup.UndoStack = field(default_factory=cleanup.UndoStack)
     phases: PhaseClock = field(default_factory=PhaseClock)
     #: Echo Deployments created and not yet waited for, with their replica counts.
@@ -203,6 +206,7 @@ class Podnet:
         placement: Placement = workloads.SPREAD,
         name: str = "echo",
         drain_seconds: int = 0,
+        settable_readiness: bool = False,
     ) -> Echo:
         """Create an agnhost netexec Deployment; every replica is Ready before the façade's
         next call that reads or acts (creating more Pods or Services does not wait, so they
@@ -212,12 +216,24 @@ class Podnet:
         the schedulable nodes), ``"same-node"`` (every replica on the first schedulable node),
         or ``OnNode(name)`` (every replica pinned to that node). ``drain_seconds``: a deleted
         Pod keeps running and serving that long (see ``terminate``); 0: it exits at once.
+        ``settable_readiness``: its Pods' readiness can be switched with ``set_ready`` (an exec
+        readiness probe; without it a Pod is Ready once its container runs).
         """
-        return self.echo_deployments({name: placement}, replicas, drain_seconds=drain_seconds)[name]
+        return self.echo_deployments(
+            {name: placement},
+            replicas,
+            drain_seconds=drain_seconds,
+            settable_readiness=settable_readiness,
+        )[name]
 
     @timed("create_ready")
     def echo_deployments(
-        self, placements: Mapping[str, Placement], replicas: int = 1, *, drain_seconds: int = 0
+        self,
+        placements: Mapping[str, Placement],
+        replicas: int = 1,
+        *,
+        drain_seconds: int = 0,
+        settable_readiness: bool = False,
     ) -> dict[str, Echo]:
         """Create one echo Deployment per ``{name: placement}`` at once (as ``echo_deployment``
         does); return them by name. Every replica of all of them is Ready before the façade's
@@ -226,7 +242,7 @@ class Podnet:
         Their Pods start side by side, so the wait is that of the slowest, not the sum.
         """
         echoes = {
-            name: self._create_echo(name, placement, replicas, drain_seconds)
+            name: self._create_echo(name, placement, replicas, drain_seconds, settable_readiness)
             for name, placement in placements.items()
         }
         self._new_echoes += [(echo, replicas) for echo in echoes.values()]
@@ -243,7 +259,12 @@ class Podnet:
                 self._settle(echo, replicas, deadline_name=waits.POD_STARTUP)
 
     def _create_echo(
-        self, name: str, placement: Placement, replicas: int, drain_seconds: int
+        self,
+        name: str,
+        placement: Placement,
+        replicas: int,
+        drain_seconds: int,
+        settable_readiness: bool,
     ) -> Echo:
         nodes = [n.name for n in self.nodes()]
         node: str | None = None
@@ -277,6 +298,7 @@ class Podnet:
             node=node,
             test=self.node_id,
             drain_seconds=drain_seconds,
+            settable_readiness=settable_readiness,
         )
         self.cluster.create_deployment(self.namespace, body)
         self.undo.push(
@@ -300,6 +322,21 @@ class Podnet:
         """Create ``{prefix}-{i}`` pinned to each of ``nodes`` at once, then wait until all are
         Ready; return them by node."""
         return self.client_pod_sets(nodes, prefix)[prefix]
+
+    @timed("create_ready")
+    def probe_pods(self) -> dict[str, PodInfo]:
+        """A netexec Pod to probe from on every node the checks use, by node, shared by the
+        checks of this session (``probepool``): created once, and handed out again only once
+        read back healthy (same UID and IP, Running, Ready, never restarted), replaced
+        otherwise. For sending probes and answering them only: do not change them, run flows
+        from them, or expect them in this check's namespace; ``client_pods`` makes Pods of the
+        check's own for that."""
+        nodes = [n.name for n in self.nodes()]
+        if self.probe_pool is None:
+            return self.client_pods(nodes, prefix="probe")
+        pods = self.probe_pool.pods(nodes)
+        self.record("probe_pods", sorted(p.ref for p in pods.values()))
+        return pods
 
     @timed("create_ready")
     def client_pod_sets(
@@ -585,7 +622,13 @@ class Podnet:
     @_once_echoes_ready("actions")
     def set_ready(self, pod: PodInfo, ready: bool) -> float:
         """Switch the Pod's readiness probe to pass (``True``) or fail (``False``); return the
-        seconds from the switch until the Pod's Ready condition follows."""
+        seconds from the switch until the Pod's Ready condition follows. The Pod must be one of
+        an ``echo_deployment(..., settable_readiness=True)``."""
+        if pod.labels.get(workloads.READINESS_LABEL) != workloads.SETTABLE:
+            raise ValueError(
+                f"set_ready({pod.ref}): its readiness cannot be switched; create its workload "
+                "with echo_deployment(..., settable_readiness=True)"
+            )
         command = (
             ["rm", "-f", workloads.UNREADY_FILE]
             if ready

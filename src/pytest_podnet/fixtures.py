@@ -28,6 +28,7 @@ from pytest_podnet.facade import (  # re-exported: checks and tests import them 
 from pytest_podnet.kube import PodInfo
 from pytest_podnet.outcomes import NotVerified
 from pytest_podnet.owner import OWNER_ANNOTATION, Owner
+from pytest_podnet.probepool import ProbePool
 from pytest_podnet.settings import Keep
 from pytest_podnet.stash import (
     CLUSTER_KEY,
@@ -48,6 +49,7 @@ __all__ = [
     "ReplacementKind",
     "podnet",
     "podnet_cluster",
+    "podnet_probe_pool",
 ]
 
 
@@ -111,8 +113,61 @@ def podnet_cluster(pytestconfig: pytest.Config) -> kube.Cluster:
     return cluster
 
 
+def _create_namespace(
+    config: pytest.Config, cluster: kube.Cluster, name: str, test: str | None
+) -> None:
+    """Create a namespace of this run: the user's labels and annotations, then ours (run id,
+    managed-by, Pod Security level, owner), which theirs must not override."""
+    settings = _settings(config)
+    enforce = "privileged" if settings.privileged else "restricted"
+    body = workloads.namespace(name, settings.run_id, test=test, enforce=enforce)
+    labels = {**settings.namespace_labels, **body["metadata"]["labels"]}
+    annotations = {
+        **settings.namespace_annotations,
+        **(body["metadata"].get("annotations") or {}),
+        OWNER_ANNOTATION: config.stash.get(OWNER_KEY, "") or Owner.of_process().annotation,
+    }
+    cluster.create_namespace(name, labels, annotations or None)
+
+
+@pytest.fixture(scope="session")
+def podnet_probe_pool(
+    pytestconfig: pytest.Config, podnet_cluster: kube.Cluster
+) -> Iterator[ProbePool]:
+    """The probe Pods this session's checks share (``Podnet.probe_pods``), in a namespace of
+    their own created on first use and deleted at the session's end (kept with
+    ``--podnet-keep=always``)."""
+    settings = _settings(pytestconfig)
+    pool = ProbePool(
+        cluster=podnet_cluster,
+        namespace=f"{namespace_name()}-probes",
+        run_id=settings.run_id,
+        image=settings.image,
+        create_namespace=lambda name: _create_namespace(pytestconfig, podnet_cluster, name, None),
+        timeout_scale=settings.timeout_scale,
+    )
+    try:
+        yield pool
+    finally:
+        if settings.keep != "always":
+            try:
+                pool.close()
+            except kube.KubeError as exc:
+                warnings.warn(
+                    PodnetCleanupWarning(
+                        f"could not delete the probe Pods' namespace {pool.namespace} ({exc}); "
+                        f"`podnet sweep --run {settings.run_id}` removes it"
+                    ),
+                    stacklevel=1,
+                )
+
+
 @pytest.fixture
-def podnet(request: pytest.FixtureRequest, podnet_cluster: kube.Cluster) -> Iterator[Podnet]:
+def podnet(
+    request: pytest.FixtureRequest,
+    podnet_cluster: kube.Cluster,
+    podnet_probe_pool: ProbePool,
+) -> Iterator[Podnet]:
     """The pytest-podnet façade, bound to a fresh namespace for this test.
 
     Create with ``echo_deployment()``, ``client_pod()``, ``service_for()``; act with
@@ -137,17 +192,9 @@ def podnet(request: pytest.FixtureRequest, podnet_cluster: kube.Cluster) -> Iter
         privileged=settings.privileged,
         ip_reuse=settings.ip_reuse,
         node_selector=settings.node_selector,
+        probe_pool=podnet_probe_pool,
     )
-    enforce = "privileged" if settings.privileged else "restricted"
-    body = workloads.namespace(name, settings.run_id, test=item.nodeid, enforce=enforce)
-    # The user's labels first: ours (run id, managed-by, Pod Security) must not be overridden.
-    labels = {**settings.namespace_labels, **body["metadata"]["labels"]}
-    annotations = {
-        **settings.namespace_annotations,
-        **(body["metadata"].get("annotations") or {}),
-        OWNER_ANNOTATION: request.config.stash.get(OWNER_KEY, "") or Owner.of_process().annotation,
-    }
-    podnet_cluster.create_namespace(name, labels, annotations or None)
+    _create_namespace(request.config, podnet_cluster, name, item.nodeid)
     facade.undo.push(f"namespace/{name}", lambda: podnet_cluster.delete_namespace(name))
     item.stash.setdefault(NAMESPACES_KEY, []).append(name)
     try:

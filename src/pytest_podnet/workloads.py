@@ -33,8 +33,12 @@ HTTP_PORT: Final = 8080
 UDP_PORT: Final = 8081
 SERVICE_HTTP_PORT: Final = 80
 SERVICE_UDP_PORT: Final = 81
-#: The file whose presence makes a Pod fail its readiness probe (in an emptyDir volume).
+#: The file whose presence makes a Pod of settable readiness fail its readiness probe (in an
+#: emptyDir volume; ``settable-readiness-probe.yaml``).
 UNREADY_FILE: Final = "/tmp/podnet/unready"
+#: Label on the Pods whose readiness a check can switch (value ``settable``).
+READINESS_LABEL: Final = "podnet.io/readiness"
+SETTABLE: Final = "settable"
 #: One Pod per node: the echo Pods of a workload repel each other by hostname.
 SPREAD: Final = "spread"
 #: Every replica on one node (the first schedulable one).
@@ -118,10 +122,18 @@ def spread_affinity(selector: dict[str, str]) -> Manifest:
     }
 
 
-def netexec_pod_spec(image: str, *, node: str | None = None) -> Manifest:
-    """The netexec Pod spec shared by echo and client Pods, pinned to ``node`` if given."""
+def netexec_pod_spec(
+    image: str, *, node: str | None = None, settable_readiness: bool = False
+) -> Manifest:
+    """The netexec Pod spec shared by echo and client Pods, pinned to ``node`` if given.
+
+    Ready once its container runs (no readiness probe); with ``settable_readiness``, Ready
+    unless ``UNREADY_FILE`` exists (an exec probe, a runtime exec per second: only for Pods
+    whose readiness a check switches)."""
     spec = manifest("netexec-pod-spec.yaml")
     spec["containers"][0]["image"] = image
+    if settable_readiness:
+        spec["containers"][0]["readinessProbe"] = manifest("settable-readiness-probe.yaml")
     if node is not None:
         spec["affinity"] = node_affinity(node)
     return spec
@@ -141,13 +153,18 @@ def echo_deployment(
     node: str | None = None,
     test: str | None = None,
     drain_seconds: int = 0,
+    settable_readiness: bool = False,
 ) -> Manifest:
     """An agnhost netexec Deployment: every replica pinned to ``node`` if given, otherwise at
     most one replica on a node (required anti-affinity).
 
     ``drain_seconds``: a deleted Pod keeps running and serving that long (netexec
     ``--delay-shutdown``; its grace period is 5 s longer), as a backend draining its connections
-    would; 0: it exits at once."""
+    would; 0: it exits at once. Such a Pod gets the settable readiness probe, which keeps
+    passing while it drains, so its endpoint turns serving-terminating whatever the kubelet
+    does with the readiness of a terminating Pod without one. ``settable_readiness``: see
+    ``netexec_pod_spec``; its Pods are labelled ``READINESS_LABEL=settable``."""
+    settable_readiness = settable_readiness or bool(drain_seconds)
     selector = workload_selector(name)
     deployment = manifest("echo-deployment.yaml")
     meta = deployment["metadata"]
@@ -158,8 +175,11 @@ def echo_deployment(
     deployment["spec"]["replicas"] = replicas
     deployment["spec"]["selector"]["matchLabels"] = selector
     template = deployment["spec"]["template"]
-    template["metadata"]["labels"] = labels(run_id, **selector, **{ROLE_LABEL: "echo"})
-    template["spec"] = netexec_pod_spec(image, node=node)
+    pod_labels = labels(run_id, **selector, **{ROLE_LABEL: "echo"})
+    if settable_readiness:
+        pod_labels[READINESS_LABEL] = SETTABLE
+    template["metadata"]["labels"] = pod_labels
+    template["spec"] = netexec_pod_spec(image, node=node, settable_readiness=settable_readiness)
     if node is None:
         template["spec"]["affinity"] = spread_affinity(selector)
     if drain_seconds:
@@ -217,15 +237,14 @@ def host_network_pod(
     name: str, run_id: str, *, image: str, node: str, test: str | None = None
 ) -> Manifest:
     """A hostNetwork Pod on ``node`` to probe from: agnhost ``pause``, which binds nothing, so
-    it never collides with the node's own ports; no readiness file, no declared ports."""
+    it never collides with the node's own ports; no declared ports."""
     pod = client_pod(name, run_id, image=image, node=node, test=test)
     pod["metadata"]["labels"][ROLE_LABEL] = "host-network"
     spec = pod["spec"]
     spec["hostNetwork"] = True
     container = spec["containers"][0]
     container["args"] = ["pause"]
-    for key in ("ports", "readinessProbe"):
-        container.pop(key, None)
+    container.pop("ports", None)
     return pod
 
 

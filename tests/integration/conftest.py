@@ -17,7 +17,7 @@ import pytest
 from pytest_podnet import cleanup, kube
 
 # The façade and the session cluster, for these tests whether or not the plugin registers them.
-from pytest_podnet.fixtures import podnet, podnet_cluster  # noqa: F401
+from pytest_podnet.fixtures import podnet, podnet_cluster, podnet_probe_pool  # noqa: F401
 from pytest_podnet.stash import SETTINGS_KEY
 
 

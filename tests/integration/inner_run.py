@@ -28,7 +28,7 @@ import time
 
 import pytest
 
-from pytest_podnet.fixtures import podnet, podnet_cluster  # noqa: F401
+from pytest_podnet.fixtures import podnet, podnet_cluster, podnet_probe_pool  # noqa: F401
 
 
 def test_creates_then_{{outcome}}(podnet):

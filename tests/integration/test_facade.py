@@ -52,7 +52,7 @@ def test_service_lists_exactly_the_ready_pods_and_keeps_the_client_ip(podnet: Po
 
 
 def test_set_ready_removes_and_readds_the_pod_in_the_endpoint_slices(podnet: Podnet) -> None:
-    echo = podnet.echo_deployment(replicas=2)
+    echo = podnet.echo_deployment(replicas=2, settable_readiness=True)
     svc = podnet.service_for(echo)
     first, second = podnet.pods(echo)
 

@@ -182,7 +182,7 @@ pytestmark = pytest.mark.podnet_guarantee("G3")
 
 
 def test_every_action_of_the_facade(podnet):
-    echo = podnet.echo_deployment(replicas=2)
+    echo = podnet.echo_deployment(replicas=2, settable_readiness=True)
     svc = podnet.service_for(echo)
     client = podnet.client_pod()
     podnet.expect_reachable(from_=client, to=svc)

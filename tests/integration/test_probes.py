@@ -143,7 +143,7 @@ def test_probe_until_returns_the_converged_batch_or_times_out_naming_the_deadlin
 
 HOST_NETWORK_RUN = """
 from pytest_podnet import probes
-from pytest_podnet.fixtures import podnet, podnet_cluster  # noqa: F401
+from pytest_podnet.fixtures import podnet, podnet_cluster, podnet_probe_pool  # noqa: F401
 
 
 def test_host_network_pod_probes_pods_on_every_node(podnet):

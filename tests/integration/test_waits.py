@@ -66,7 +66,7 @@ def test_pods_wait_gives_up_at_once_on_a_crash_loop(podnet: Podnet) -> None:
     container = body["spec"]["template"]["spec"]["containers"][0]
     container["args"] = ["netexec", "--http-port=not-a-port"]
     # Never Ready, so the wait cannot catch the crashing container in a brief Ready moment.
-    container["readinessProbe"]["exec"]["command"] = ["false"]
+    container["readinessProbe"] = {"tcpSocket": {"port": 1}, "periodSeconds": 1}
     podnet.cluster.create_deployment(podnet.namespace, body)
     start = time.monotonic()
 
