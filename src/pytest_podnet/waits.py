@@ -552,6 +552,11 @@ class Waiter:
                 drained[:] = [time.monotonic()]
             recently = bool(drained) and time.monotonic() - drained[0] < UNSCHEDULABLE_AFTER_DRAIN
             for raw in objects.values():
+                pod = kube.pod_info(raw)
+                if pod.terminating or pod.uid in old or pod.uid in leaving:
+                    # A deleted Pod on its way out: the kubelet gives it a terminal phase once
+                    # its container stopped (Failed, when netexec exits non-zero on SIGTERM).
+                    continue
                 problem = unrecoverable_problem(raw, tolerate_unschedulable=draining or recently)
                 if problem:
                     raise Unrecoverable(deadline_name.name, description, problem, kube.to_yaml(raw))
