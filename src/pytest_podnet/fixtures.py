@@ -152,7 +152,7 @@ def podnet_probe_pool(
         if settings.keep != "always":
             try:
                 pool.close()
-            except kube.KubeError as exc:
+            except (kube.KubeError, waits.WaitTimeout) as exc:
                 warnings.warn(
                     PodnetCleanupWarning(
                         f"could not delete the probe Pods' namespace {pool.namespace} ({exc}); "

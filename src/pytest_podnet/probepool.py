@@ -96,8 +96,24 @@ class ProbePool:
         return name
 
     def close(self) -> None:
-        """Delete the pool's namespace (and so its Pods), if it was created."""
-        if self._namespace_ready:
-            self.cluster.delete_namespace(self.namespace)
-            self._namespace_ready = False
-            self._pods.clear()
+        """Delete the pool's Pods at once (grace 0: nothing of theirs drains) and its namespace,
+        if it was created, and wait until no Pod of it is left (``waits.CLEANUP``).
+
+        A Pod without a controller still terminating after the session stops a node drain that
+        follows it (``kubectl drain`` refuses such Pods): the upgrade gate runs the user's
+        upgrade right after the checks' session."""
+        if not self._namespace_ready:
+            return
+        for pod in self.cluster.pods(self.namespace):
+            with contextlib.suppress(kube.NotFound):
+                self.cluster.delete_pod(self.namespace, pod.name, grace_period=0)
+        self.cluster.delete_namespace(self.namespace)
+        self._namespace_ready = False
+        self._pods.clear()
+        waits.Waiter(self.cluster, self.timeout_scale).until(
+            waits.CLEANUP,
+            f"the probe Pods of namespace {self.namespace} to be gone",
+            "pods",
+            self.namespace,
+            lambda objects: True if not objects else None,
+        )

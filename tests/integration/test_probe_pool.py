@@ -1,6 +1,6 @@
 """The session's shared probe Pods (``Podnet.probe_pods``) on the embedded cluster: handed out
-again while healthy, replaced once not, in a namespace the sweeper finds, gone after the
-session."""
+again while healthy, replaced once not, in a namespace the sweeper finds, gone (every Pod of it
+at once) when the session ends."""
 
 from __future__ import annotations
 
@@ -82,5 +82,8 @@ def test_two_checks_share_the_probe_pods_and_the_session_deletes_them(
     assert handed[0] == handed[1]
     namespace = handed[0][0].split("/")[1]
     assert namespace.endswith("-probes")
+    # No Pod of it is left even while the namespace goes (a node drain right after the session
+    # must not meet one), and the namespace is on its way out.
+    assert podnet.cluster.pods(namespace) == []
     with contextlib.suppress(kube.NotFound):
         assert podnet.cluster.read_namespace(namespace).phase == "Terminating"

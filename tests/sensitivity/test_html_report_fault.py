@@ -73,5 +73,6 @@ def test_html_report_of_a_faulted_run_shows_the_failed_matrix_and_diagnostics(
     assert all(width > 0 for width in images), images
     events = [a for a in attachments if "podnet events" in a]
     assert events, attachments
-    assert "pod/sender-" in events[0], events
+    # The check's own Pods: its receivers (its senders are the session's probe Pods).
+    assert "pod/receiver-" in events[0], events
     reportrun.keep_screenshot(shot, "report-failed-check.png")
