@@ -162,6 +162,8 @@ class Podnet:
     node_selector: str | None = None
     #: The session's shared probe Pods (``probe_pods``); None: every check makes its own.
     probe_pool: ProbePool | None = None
+    #: Namespaces a failure's diagnostics read (the plugin's list for this test).
+    diagnosed_namespaces: list[str] = field(default_factory=list)
     undo: cleanup.UndoStack = field(default_factory=cleanup.UndoStack)
     phases: PhaseClock = field(default_factory=PhaseClock)
     #: Echo Deployments created and not yet waited for, with their replica counts.
@@ -336,6 +338,8 @@ class Podnet:
             return self.client_pods(nodes, prefix="probe")
         pods = self.probe_pool.pods(nodes)
         self.record("probe_pods", sorted(p.ref for p in pods.values()))
+        if self.probe_pool.namespace not in self.diagnosed_namespaces:
+            self.diagnosed_namespaces.append(self.probe_pool.namespace)
         return pods
 
     @timed("create_ready")

@@ -11,6 +11,7 @@ import os
 import secrets
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -130,20 +131,17 @@ def _create_namespace(
     cluster.create_namespace(name, labels, annotations or None)
 
 
-@pytest.fixture(scope="session")
-def podnet_probe_pool(
-    pytestconfig: pytest.Config, podnet_cluster: kube.Cluster
-) -> Iterator[ProbePool]:
-    """The probe Pods this session's checks share (``Podnet.probe_pods``), in a namespace of
-    their own created on first use and deleted at the session's end (kept with
-    ``--podnet-keep=always``)."""
-    settings = _settings(pytestconfig)
+@contextmanager
+def probe_pool(config: pytest.Config, cluster: kube.Cluster) -> Iterator[ProbePool]:
+    """A ``ProbePool`` in a namespace of its own (created on first use), closed on exit (kept
+    with ``--podnet-keep=always``); a failure to close is a ``PodnetCleanupWarning``."""
+    settings = _settings(config)
     pool = ProbePool(
-        cluster=podnet_cluster,
+        cluster=cluster,
         namespace=f"{namespace_name()}-probes",
         run_id=settings.run_id,
         image=settings.image,
-        create_namespace=lambda name: _create_namespace(pytestconfig, podnet_cluster, name, None),
+        create_namespace=lambda name: _create_namespace(config, cluster, name, None),
         timeout_scale=settings.timeout_scale,
     )
     try:
@@ -160,6 +158,18 @@ def podnet_probe_pool(
                     ),
                     stacklevel=1,
                 )
+
+
+@pytest.fixture(scope="session")
+def podnet_probe_pool(
+    pytestconfig: pytest.Config, podnet_cluster: kube.Cluster
+) -> Iterator[ProbePool]:
+    """The probe Pods this session's checks share (``Podnet.probe_pods``), in a namespace of
+    their own created on first use and deleted at the session's end (kept with
+    ``--podnet-keep=always``). Its Pods have no controller, which ``kubectl drain`` refuses:
+    a session that drains nodes itself overrides this fixture with a narrower scope."""
+    with probe_pool(pytestconfig, podnet_cluster) as pool:
+        yield pool
 
 
 @pytest.fixture
@@ -181,6 +191,9 @@ def podnet(
     settings = _settings(request.config)
     item = request.node
     name = namespace_name()
+    # The namespaces whose state a failure's diagnostics show: the check's own, and the probe
+    # Pods' once the check takes them (Podnet.probe_pods).
+    diagnosed = item.stash.setdefault(NAMESPACES_KEY, [])
     facade = Podnet(
         cluster=podnet_cluster,
         namespace=name,
@@ -193,10 +206,11 @@ def podnet(
         ip_reuse=settings.ip_reuse,
         node_selector=settings.node_selector,
         probe_pool=podnet_probe_pool,
+        diagnosed_namespaces=diagnosed,
     )
     _create_namespace(request.config, podnet_cluster, name, item.nodeid)
     facade.undo.push(f"namespace/{name}", lambda: podnet_cluster.delete_namespace(name))
-    item.stash.setdefault(NAMESPACES_KEY, []).append(name)
+    diagnosed.append(name)
     try:
         yield facade
     finally:

@@ -14,11 +14,24 @@ from collections.abc import Iterator
 
 import pytest
 
-from pytest_podnet import cleanup, kube
+from pytest_podnet import cleanup, fixtures, kube
 
 # The façade and the session cluster, for these tests whether or not the plugin registers them.
-from pytest_podnet.fixtures import podnet, podnet_cluster, podnet_probe_pool  # noqa: F401
+from pytest_podnet.fixtures import podnet, podnet_cluster  # noqa: F401
+from pytest_podnet.probepool import ProbePool
 from pytest_podnet.stash import SETTINGS_KEY
+
+
+@pytest.fixture(scope="module")
+def podnet_probe_pool(
+    pytestconfig: pytest.Config,
+    podnet_cluster: kube.Cluster,  # noqa: F811 (the fixture above)
+) -> Iterator[ProbePool]:
+    """The plugin's shared probe Pods, per test module here rather than per session: the tests
+    after these in the same session (tests/localcluster, tests/sensitivity) drain nodes, and
+    `kubectl drain` refuses Pods without a controller."""
+    with fixtures.probe_pool(pytestconfig, podnet_cluster) as pool:
+        yield pool
 
 
 @pytest.fixture

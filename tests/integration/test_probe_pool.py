@@ -38,6 +38,8 @@ def test_probe_pods_are_handed_out_again_while_healthy_and_replaced_once_not(
     assert after[nodes[0]].node == nodes[0]
     assert all(after[n].uid == first[n].uid for n in nodes[1:])
     assert gone.ref in pool.replaced
+    # A failure's diagnostics show the probe Pods' namespace too, after the check's own.
+    assert podnet.diagnosed_namespaces == [podnet.namespace, pool.namespace]
     namespace = podnet.cluster.read_namespace(pool.namespace)
     assert namespace.labels[kube.RUN_LABEL] == podnet.run_id
     assert all(p.labels[kube.MANAGED_BY_LABEL] == kube.MANAGED_BY for p in after.values())

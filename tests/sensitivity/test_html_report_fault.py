@@ -73,6 +73,8 @@ def test_html_report_of_a_faulted_run_shows_the_failed_matrix_and_diagnostics(
     assert all(width > 0 for width in images), images
     events = [a for a in attachments if "podnet events" in a]
     assert events, attachments
-    # The check's own Pods: its receivers (its senders are the session's probe Pods).
+    # The check's own Pods: its receivers; its senders are the session's probe Pods, whose
+    # namespace the diagnostics show too.
     assert "pod/receiver-" in events[0], events
+    assert any("podnet pods" in a and "-probes" in a for a in attachments), attachments
     reportrun.keep_screenshot(shot, "report-failed-check.png")
