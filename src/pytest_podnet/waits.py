@@ -542,17 +542,13 @@ class Waiter:
         drained: list[float] = []
 
         def check(objects: dict[str, Raw]) -> list[kube.PodInfo] | None:
-            infos = [
-                info
-                for info in (kube.pod_info(raw) for raw in objects.values())
-                if info.uid not in leaving
-            ]
+            seen = [(raw, kube.pod_info(raw)) for raw in objects.values()]
+            infos = [info for _, info in seen if info.uid not in leaving]
             draining = any(info.terminating or info.uid in old for info in infos)
             if draining:
                 drained[:] = [time.monotonic()]
             recently = bool(drained) and time.monotonic() - drained[0] < UNSCHEDULABLE_AFTER_DRAIN
-            for raw in objects.values():
-                pod = kube.pod_info(raw)
+            for raw, pod in seen:
                 if pod.terminating or pod.uid in old or pod.uid in leaving:
                     # A deleted Pod on its way out: the kubelet gives it a terminal phase once
                     # its container stopped (Failed, when netexec exits non-zero on SIGTERM).
