@@ -64,13 +64,15 @@ class ProbePool:
     #: Pods replaced because they were no longer healthy (refs), for the record.
     replaced: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        self._waiter = waits.Waiter(self.cluster, self.timeout_scale)
+
     def pods(self, nodes: Sequence[str]) -> dict[str, PodInfo]:
         """A healthy probe Pod on each of ``nodes``, by node: the pool's own if it still is,
         a new one otherwise (all new ones created at once, then waited for)."""
-        waiter = waits.Waiter(self.cluster, self.timeout_scale)
         if not self._namespace_ready:
             self.create_namespace(self.namespace)
-            waiter.default_service_account(self.namespace)
+            self._waiter.default_service_account(self.namespace)
             self._namespace_ready = True
         current = {p.name: p for p in self.cluster.pods(self.namespace)}
         starting: dict[str, str] = {}
@@ -84,7 +86,7 @@ class ProbePool:
                     self.cluster.delete_pod(self.namespace, known.name, grace_period=0)
             starting[node] = self._create(node)
         for node, name in starting.items():
-            self._pods[node] = waiter.pod_ready(self.namespace, name)
+            self._pods[node] = self._waiter.pod_ready(self.namespace, name)
         return {node: self._pods[node] for node in nodes}
 
     def _create(self, node: str) -> str:
@@ -110,7 +112,7 @@ class ProbePool:
         self.cluster.delete_namespace(self.namespace)
         self._namespace_ready = False
         self._pods.clear()
-        waits.Waiter(self.cluster, self.timeout_scale).until(
+        self._waiter.until(
             waits.CLEANUP,
             f"the probe Pods of namespace {self.namespace} to be gone",
             "pods",
