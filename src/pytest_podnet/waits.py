@@ -526,7 +526,8 @@ class Waiter:
         owner: str | None = None,
     ) -> list[kube.PodInfo]:
         """Wait until exactly ``replicas`` Pods match, all Ready, none terminating, and none of
-        ``gone_uids`` exists any more (replaced Pods fully gone, their IPs released). Pods of
+        ``gone_uids`` runs any more (replaced Pods gone, or deleted and stopped: their
+        containers and sandbox stopped, their IPs released; ``PodInfo.stopped``). Pods of
         ``draining_uids`` (deleted, still shutting down) are left out of the count.
 
         ``owner`` names the Deployment whose state a timeout message adds to the Pods'."""
@@ -543,7 +544,7 @@ class Waiter:
 
         def check(objects: dict[str, Raw]) -> list[kube.PodInfo] | None:
             seen = [(raw, kube.pod_info(raw)) for raw in objects.values()]
-            infos = [info for _, info in seen if info.uid not in leaving]
+            infos = [info for _, info in seen if info.uid not in leaving and not info.stopped]
             draining = any(info.terminating or info.uid in old for info in infos)
             if draining:
                 drained[:] = [time.monotonic()]

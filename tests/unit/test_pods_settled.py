@@ -46,3 +46,27 @@ def test_a_new_pod_that_failed_gives_up_at_once() -> None:
 
     with pytest.raises(waits.Unrecoverable, match=r"pod/ns/new failed"):
         waits.Waiter(watch).pods_settled("ns", {"app": "echo"}, 1)  # type: ignore[arg-type]
+
+
+def test_a_deleted_pod_counts_as_gone_once_its_phase_is_terminal() -> None:
+    # The kubelet writes the terminal phase of a deleted Pod after its containers and sandbox
+    # stopped (the IP released); the object may linger while volumes are reclaimed.
+    watch = ScriptedWatch(
+        [pod("old", "u1", gone=True), pod("new", "u2")],
+        [pod("old", "u1", phase="Succeeded", ready=False, gone=True), pod("new", "u2")],
+        [pod("new", "u2")],
+    )
+    seen: list[int] = []
+    original = watch.observe
+
+    def counting(*args: object, **kwargs: object) -> Iterator[dict[str, Any]]:
+        for state in original(*args, **kwargs):
+            seen.append(len(state))
+            yield state
+
+    watch.observe = counting  # type: ignore[method-assign]
+
+    settled = waits.Waiter(watch).pods_settled("ns", {"app": "echo"}, 1, gone_uids={"u1"})  # type: ignore[arg-type]
+
+    assert [p.name for p in settled] == ["new"]
+    assert seen == [2, 2], "settled at the terminal phase, not when the object went"

@@ -95,6 +95,19 @@ class PodInfo:
     def ref(self) -> str:
         return f"pod/{self.namespace}/{self.name}"
 
+    @property
+    def stopped(self) -> bool:
+        """Deleted and in a terminal phase: the kubelet reports ``Succeeded``/``Failed`` for a
+        deleted Pod only after every container stopped and the sandbox was stopped, which tears
+        down its network (the CNI's DEL: the IP is released). The object may linger a moment
+        longer while the kubelet reclaims volumes and cgroups; what it held on the network is
+        gone, which is also when the scheduler stops counting it."""
+        return self.terminating and self.phase in TERMINAL_PHASES
+
+
+#: Pod phases after which no container of the Pod runs again.
+TERMINAL_PHASES: Final = frozenset({"Succeeded", "Failed"})
+
 
 @dataclass(frozen=True)
 class ServicePort:
