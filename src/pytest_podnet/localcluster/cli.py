@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from pytest_podnet.localcluster import paths
-from pytest_podnet.localcluster.topology import CNIS, IP_FAMILIES, PROXY_MODES
+from pytest_podnet.localcluster.topology import CNIS, IP_FAMILIES, MAX_NODES, PROXY_MODES
 from pytest_podnet.localcluster.versions import KUBERNETES_VERSION, RELEASES
 
 #: Debian packages the cluster runs on (binaries of Kubernetes itself are built, not installed).
@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser(
         "up", help="start (or reuse) the cluster and wait until every node runs a Pod"
     )
-    up.add_argument("--nodes", type=int, default=2, help="number of nodes (default 2)")
+    up.add_argument(
+        "--nodes", type=int, default=2, help=f"number of nodes, 1 to {MAX_NODES} (default 2)"
+    )
     up.add_argument(
         "--proxy-mode",
         choices=PROXY_MODES,

@@ -31,6 +31,8 @@ from pytest_podnet.localcluster.topology import (
     CNIS,
     GUARDED_RANGES,
     IP_FAMILIES,
+    MAX_NODES,
+    POD_CIDR,
     PROXY_MODES,
     Node,
     Topology,
@@ -164,6 +166,11 @@ def up(
     version: str = KUBERNETES_VERSION,
 ) -> Path:
     """Start (or reuse) the cluster; return the admin kubeconfig once every node runs a Pod."""
+    if not 1 <= node_count <= MAX_NODES:
+        raise ClusterError(
+            f"--nodes {node_count}: the local cluster has 1 to {MAX_NODES} nodes (the Pod range"
+            f" {POD_CIDR} holds {MAX_NODES} node ranges)"
+        )
     preflight(proxy_mode, cni, ip_family, version)
     with _exclusive():
         return _up(Topology(node_count, proxy_mode, cni, ip_family, version))

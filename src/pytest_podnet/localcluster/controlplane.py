@@ -16,6 +16,7 @@ from pytest_podnet.localcluster.topology import (
     CONTEXT,
     ETCD_CLIENT_PORT,
     ETCD_PEER_PORT,
+    NODE_POD_PREFIX,
     Topology,
 )
 from pytest_podnet.localcluster.versions import KUBERNETES_VERSION
@@ -132,9 +133,13 @@ def start_apiserver(topology: Topology) -> None:
 
 def start_controller_manager(topology: Topology, controllers: str = DEFAULT_CONTROLLERS) -> None:
     cert = pki().path
-    # A /24 per node from the IPv4 range, a /64 from the IPv6 one (the dual-stack flags; the
-    # single-stack --node-cidr-mask-size would apply to both).
-    masks = ["--node-cidr-mask-size-ipv4=24"]
+    # A NODE_POD_PREFIX range per node from the IPv4 range, a /64 from the IPv6 one (the
+    # dual-stack flags; the single-stack --node-cidr-mask-size would apply to both). host-local
+    # hands out a node's addresses round-robin: a /24 came round again after ~250 Pods, a few
+    # suites runs, and a Pod given an address that another Pod held seconds before was
+    # unreachable for ~8 s from Pods that still had the old holder's MAC as their neighbour
+    # entry. A /20 makes that rare here, as on clusters whose nodes see few Pods.
+    masks = [f"--node-cidr-mask-size-ipv4={NODE_POD_PREFIX}"]
     if topology.dual_stack:
         masks.append("--node-cidr-mask-size-ipv6=64")
     procs.start(

@@ -11,6 +11,12 @@ BRIDGE = "podnet0"
 BRIDGE_NETWORK = ipaddress.ip_network("172.30.0.0/24")
 BRIDGE_ADDRESS = "172.30.0.1"
 POD_CIDR = "10.244.0.0/16"
+#: The prefix length of a node's IPv4 Pod range (the controller-manager carves them out of
+#: POD_CIDR): 4094 addresses a node, which host-local hands out round-robin, so an address
+#: comes round again only after that many Pods on the node (see controlplane).
+NODE_POD_PREFIX = 20
+#: Nodes the cluster can have: as many node ranges as POD_CIDR holds.
+MAX_NODES = 2 ** (NODE_POD_PREFIX - ipaddress.ip_network(POD_CIDR).prefixlen)
 SERVICE_CIDR = "10.96.0.0/16"
 API_PORT = 6443
 ETCD_CLIENT_PORT = 12379
