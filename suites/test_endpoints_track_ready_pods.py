@@ -110,6 +110,7 @@ def test_cluster_ip_never_sends_traffic_to_an_unready_pod(podnet, placement):
     expect_answering_on_its_own_ip(podnet, next(iter(clients.values())), unready)
 
 
+@pytest.mark.podnet_slow("watches a draining backend through two phases")
 def test_terminating_pod_gets_no_new_connections_while_a_ready_pod_exists(podnet):
     """A backend being deleted while it keeps serving (a grace period, as when it drains) MUST
     turn ``ready: false, serving: true, terminating: true`` in the EndpointSlices, and requests
@@ -167,8 +168,9 @@ def test_terminating_pod_gets_no_new_connections_while_a_ready_pod_exists(podnet
 def expect_never_answered_by(podnet, clients, svc, excluded: PodInfo, others: str) -> None:
     """UNREADY_PROBES requests from each node's client to each ClusterIP, all answered, none by
     ``excluded``."""
-    for node, client in clients.items():
-        results = podnet.probe(from_=client, to=svc, request=HOSTNAME, count=UNREADY_PROBES)
+    found = podnet.probe_each(clients, svc, request=HOSTNAME, count=UNREADY_PROBES)
+    for node, results in found.items():
+        client = clients[node]
         seen = Counter(r.seen_hostname if r.outcome == REACHABLE else r.outcome for r in results)
         assert answered_but_never_by([excluded.name])(results), (
             f"{len(results)} requests from {client.ref} on {node} to {svc.ref} "
@@ -180,8 +182,9 @@ def expect_never_answered_by(podnet, clients, svc, excluded: PodInfo, others: st
 def expect_answered_only_by(podnet, clients, svc, ready: PodInfo, unready: PodInfo) -> None:
     """UNREADY_PROBES requests from each node's client to each ClusterIP, all answered by
     ``ready``: not one reaches ``unready``, and none goes unanswered."""
-    for node, client in clients.items():
-        results = podnet.probe(from_=client, to=svc, request=HOSTNAME, count=UNREADY_PROBES)
+    found = podnet.probe_each(clients, svc, request=HOSTNAME, count=UNREADY_PROBES)
+    for node, results in found.items():
+        client = clients[node]
         seen = Counter(r.seen_hostname if r.outcome == REACHABLE else r.outcome for r in results)
         # UNREADY_PROBES to each of the Service's ClusterIPs (one per IP family).
         assert len(results) == UNREADY_PROBES * len(svc.cluster_ips), results

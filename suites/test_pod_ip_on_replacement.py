@@ -94,6 +94,7 @@ def test_replaced_pods_get_new_uids_and_new_ips(podnet, placement, how):
     expect_new_ips(podnet, old, new, how)
 
 
+@pytest.mark.podnet_slow("calls the old IP until its neighbour entry fails (~3 s)")
 def test_old_ip_stops_serving_the_old_workload(podnet):
     """Once a Pod is gone its IP MUST stop serving its workload within OLD_IP_RELEASE: a call to
     the old IP is refused, times out, or is answered by a Pod of another workload; never by the

@@ -88,6 +88,7 @@ def test_cluster_ip_survives_replacement_of_every_backend(podnet, placement, how
     podnet.record("listed_to_serving_s", round(serving.slowest, 3))
 
 
+@pytest.mark.podnet_slow("follows UDP and TCP flows across a replacement")
 def test_udp_and_tcp_flows_to_a_cluster_ip_move_to_the_replacement_backend(podnet):
     """A UDP client that keeps sending to a ClusterIP from one source port (one conntrack entry
     for the whole flow) MUST be answered by the new backend once the old one is replaced and the
@@ -106,26 +107,25 @@ def test_udp_and_tcp_flows_to_a_cluster_ip_move_to_the_replacement_backend(podne
         new = podnet.delete_pod(old)
         podnet.wait_endpoints(svc, [new])
 
+    took = podnet.wait_flows(
+        {**udp, **{f"{key} TCP": flow for key, flow in tcp.items()}},
+        answered_by=[new.name],
+        in_a_row=FLOW_ANSWERED_IN_A_ROW,
+        context=f"{new.ip}, the replacement of {old.name} ({old.ip}); a flow that stays "
+        "unanswered is still sent to the gone Pod's IP (a UDP flow: a stale conntrack entry?)",
+    )
+    podnet.record("listed_to_flow_moved_s", round(max(took[key] for key in udp), 3))
     for kind, running in (("udp", udp), ("tcp", tcp)):
-        took = podnet.wait_flows(
-            running,
-            answered_by=[new.name],
-            in_a_row=FLOW_ANSWERED_IN_A_ROW,
-            context=f"{new.ip}, the replacement of {old.name} ({old.ip}); a flow that stays "
-            "unanswered is still sent to the gone Pod's IP"
-            + (" (a stale conntrack entry?)" if kind == "udp" else ""),
-        )
-        if kind == "udp":  # the TCP wait starts later: its outage says how long it took
-            podnet.record("listed_to_flow_moved_s", round(max(took.values()), 3))
+        calls = podnet.flow_calls_of(running)
         podnet.record(
             f"{kind}_flow_outage_s",
-            {
-                node: outage(podnet.flow_calls(flow), before=[old.name], after=[new.name])
-                for node, flow in running.items()
-            },
+            {key: outage(calls[key], before=[old.name], after=[new.name]) for key in running},
         )
 
 
+@pytest.mark.podnet_slow(
+    f"watches UDP flows for {FLOW_WINDOW_BEFORE_REUSE + FLOW_WINDOW_WATCHED:g} s of windows"
+)
 def test_udp_flow_to_a_gone_backend_never_reaches_a_pod_of_another_workload(podnet):
     """A UDP flow to a ClusterIP whose only backend is gone MUST NOT be answered by anyone, not
     even by a Pod of another workload that now holds the gone Pod's IP: a Service without
@@ -155,8 +155,7 @@ def test_udp_flow_to_a_gone_backend_never_reaches_a_pod_of_another_workload(podn
         # its node learns its MAC even for an IP whose neighbour entry still names the gone
         # Pod's; then it answers on its IP: a flow still sent to that IP would reach it.
         podnet.expect_reachable(other, list(clients.values()))
-        for client in clients.values():
-            podnet.expect_reachable(client, other)
+        podnet.expect_reachable(clients, other)
         seen = podnet.flow_calls_during(udp, FLOW_WINDOW_WATCHED)
 
     podnet.record("other_pod_got_the_gone_pod_ip", bool(reused))

@@ -16,7 +16,7 @@ import dataclasses
 import functools
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Concatenate, Final, Literal, ParamSpec, TypeVar, get_args, overload
@@ -26,6 +26,7 @@ import pytest
 
 from pytest_podnet import (
     cleanup,
+    concurrently,
     disruption,
     flows,
     kube,
@@ -49,9 +50,6 @@ from pytest_podnet.workloads import OnNode, Placement
 #: Seconds between two batches of ``probe_until``, spent in the source Pod: kube-proxy's own
 #: minimum sync period is 1 s, so a few tries per second see every change without flooding.
 PROBE_PACING = 0.2
-#: Seconds spent in the Pod before each read of a flow after the first: a flow makes about five
-#: calls a second, so a read a second sees a change within a second without flooding the API.
-FLOW_READ_PACING = 1.0
 #: The disruption monitor's paths through a ClusterIP: (name, protocol, kept). HTTP with a new
 #: connection for every call, HTTP on one established connection kept open, UDP from one port.
 CLUSTER_IP_PATHS: Final[tuple[tuple[str, probes.Protocol, bool], ...]] = (
@@ -171,6 +169,7 @@ class Podnet:
     _clients: int = 0
     _service_account_ready: bool = False
     _ip_families: list[str] | None = None
+    _nodes: list[NodeInfo] | None = None
 
     def __post_init__(self) -> None:
         self.waiter = waits.Waiter(self.cluster, self.timeout_scale)
@@ -179,8 +178,10 @@ class Podnet:
 
     def nodes(self) -> list[NodeInfo]:
         """The nodes the checks use (Ready, schedulable, matched by --podnet-node-selector),
-        sorted by name."""
-        return testable(self.cluster.nodes(self.node_selector))
+        sorted by name; read once per check (a check places its Pods on one set of nodes)."""
+        if self._nodes is None:
+            self._nodes = testable(self.cluster.nodes(self.node_selector))
+        return list(self._nodes)
 
     def ip_families(self) -> list[str]:
         """``IPv4`` and/or ``IPv6``: the families the nodes' Pod CIDRs have (read once)."""
@@ -724,31 +725,50 @@ class Podnet:
         the batch that satisfied it (``done``: a ``probes.BatchCheck`` such as
         ``probes.answered_only_by(names)``). Past ``deadline`` (scaled) raise
         ``waits.WaitTimeout`` with ``what`` and the last batch. For convergence only (a
-        dataplane catching up with a change): assert the settled state with ``probe`` after."""
+        dataplane catching up with a change): assert the settled state with ``probe`` after.
+
+        The batches run in one exec, ``PROBE_PACING`` apart, each judged as soon as it ends."""
+        return self._probe_until(
+            from_, _as_targets(to), done, what, deadline, protocol, request, count
+        )
+
+    def _probe_until(
+        self,
+        from_: PodInfo,
+        targets: Sequence[probes.Target],
+        done: Callable[[Sequence[ProbeResult]], bool],
+        what: str,
+        deadline: waits.Deadline,
+        protocol: probes.Protocol,
+        request: probes.Request,
+        count: int,
+    ) -> tuple[float, list[ProbeResult]]:
         seconds = self.deadline(deadline)
         start = time.monotonic()
-        pause = 0.0
-        while True:
-            # Batches after the first wait PROBE_PACING in the Pod before calling, so a
-            # dataplane that is still behind is not hammered by back-to-back execs.
-            results = probes.run_probes(
-                self.cluster,
-                from_,
-                _as_targets(to),
-                protocol=protocol,
-                request=request,
-                count=count,
-                scale=self.timeout_scale,
-                pause=pause,
-            )
-            elapsed = time.monotonic() - start
-            if done(results):
-                return elapsed, results
-            if elapsed >= seconds:
-                raise waits.WaitTimeout(
-                    waits.label(deadline), seconds, what, "\n".join(f"  {r}" for r in results)
-                )
-            pause = PROBE_PACING
+        results: list[ProbeResult] = []
+        # A batch that starts before the deadline runs to its end and is judged: the loop in
+        # the Pod keeps starting batches for as long as the deadline allows.
+        batches = probes.stream_probes(
+            self.cluster,
+            from_,
+            targets,
+            repeat_for=seconds,
+            gap=PROBE_PACING,
+            protocol=protocol,
+            request=request,
+            count=count,
+            scale=self.timeout_scale,
+        )
+        with closing(batches):
+            for results in batches:
+                elapsed = time.monotonic() - start
+                if done(results):
+                    return elapsed, results
+                if elapsed >= seconds:
+                    break
+        raise waits.WaitTimeout(
+            waits.label(deadline), seconds, what, "\n".join(f"  {r}" for r in results)
+        )
 
     @_once_echoes_ready("probes")
     def converge(
@@ -767,23 +787,29 @@ class Podnet:
         ``deadline`` per node; return how long each node took.
 
         Each node's dataplane is programmed on its own, so each node's client converges on its
-        own; the first that does not raises ``waits.WaitTimeout`` naming the node, what was
-        expected (``expect.description``, then ``context``) and its last batch.
+        own, all side by side; a node that does not raises ``waits.WaitTimeout`` naming the
+        node, what was expected (``expect.description``, then ``context``) and its last batch
+        (the first such node by name, when several do not).
         """
-        seconds: dict[str, float] = {}
-        results: dict[str, list[ProbeResult]] = {}
         target = _described(to)
-        for node, client in clients.items():
-            seconds[node], results[node] = self.probe_until(
-                from_=client,
-                to=to,
-                request=request,
-                count=count,
-                done=expect,
-                what=f"{target} to be {expect.description} from {client.ref} on {node}"
+
+        def one(node: str) -> tuple[float, list[ProbeResult]]:
+            client = clients[node]
+            return self._probe_until(
+                client,
+                [to],
+                expect,
+                f"{target} to be {expect.description} from {client.ref} on {node}"
                 + (f" ({context})" if context else ""),
-                deadline=deadline,
+                deadline,
+                probes.HTTP,
+                request,
+                count,
             )
+
+        found = concurrently.each(one, list(clients))
+        seconds = {node: took for node, (took, _) in found.items()}
+        results = {node: batch for node, (_, batch) in found.items()}
         return Convergence(target, expect.description, seconds, results)
 
     @_once_echoes_ready("probes")
@@ -833,24 +859,56 @@ class Podnet:
     @_once_echoes_ready("probes")
     def expect_reachable(
         self,
-        from_: PodInfo,
+        from_: PodInfo | Mapping[str, PodInfo],
         to: probes.Target | Sequence[probes.Target],
         protocol: probes.Protocol = probes.HTTP,
         request: probes.Request = probes.CLIENTIP,
     ) -> list[ProbeResult]:
-        """Assert that ``from_`` reaches every target, allowing the dataplane
-        ``DATAPLANE_PROPAGATION`` to converge; return the results."""
+        """Assert that ``from_`` (a Pod, or Pods by node: each side by side) reaches every
+        target, allowing the dataplane ``DATAPLANE_PROPAGATION`` to converge; return the
+        results."""
         within = self.deadline(waits.DATAPLANE_PROPAGATION)
-        results = self.probe(
-            from_, to, protocol=protocol, request=request, converge=waits.DATAPLANE_PROPAGATION
+        sources = {"": from_} if isinstance(from_, PodInfo) else from_
+        found = self.probe_each(
+            sources, to, protocol=protocol, request=request, converge=waits.DATAPLANE_PROPAGATION
         )
+        results = [r for node in sources for r in found[node]]
         failed = [r for r in results if r.outcome != probes.REACHABLE]
+        where = (
+            f"{from_.ref} ({from_.ip} on {from_.node})"
+            if isinstance(from_, PodInfo)
+            else ", ".join(f"{p.ref} ({p.ip} on {p.node})" for p in from_.values())
+        )
         assert not failed, (
-            f"{len(failed)} of {len(results)} target(s) not reachable from {from_.ref} "
-            f"({from_.ip} on {from_.node}) within {within:g}s "
-            f"[{waits.DATAPLANE_PROPAGATION}]:\n" + "\n".join(f"  {r}" for r in failed)
+            f"{len(failed)} of {len(results)} call(s) not reachable from {where} within "
+            f"{within:g}s [{waits.DATAPLANE_PROPAGATION}]:\n" + "\n".join(f"  {r}" for r in failed)
         )
         return results
+
+    @_once_echoes_ready("probes")
+    def probe_each(
+        self,
+        clients: Mapping[str, PodInfo],
+        to: probes.Target | Sequence[probes.Target],
+        protocol: probes.Protocol = probes.HTTP,
+        request: probes.Request = probes.CLIENTIP,
+        count: int = 1,
+        converge: waits.Deadline | None = None,
+    ) -> dict[str, list[ProbeResult]]:
+        """``probe`` from the client on every node, side by side (one exec each); the results
+        by node. Each node's dataplane answers for itself, so checks through a ClusterIP call
+        from every node."""
+        return concurrently.each(
+            lambda node: self.probe(
+                clients[node],
+                to,
+                protocol=protocol,
+                request=request,
+                count=count,
+                converge=converge,
+            ),
+            list(clients),
+        )
 
     # ................................................................ names
 
@@ -883,13 +941,13 @@ class Podnet:
         """Call every name (``http://<name>/hostname`` on the Service port) from the client on
         every node, as an application there would: what each resolved to and who answered.
         ``pause`` seconds pass in each Pod first (paces repeated rounds)."""
-        return [
-            call
-            for client in clients.values()
-            for call in names.call(
-                self.cluster, client, service_names, scale=self.timeout_scale, pause=pause
-            )
-        ]
+        calls = concurrently.each(
+            lambda node: names.call(
+                self.cluster, clients[node], service_names, scale=self.timeout_scale, pause=pause
+            ),
+            list(clients),
+        )
+        return [call for node in clients for call in calls[node]]
 
     @_once_echoes_ready("probes")
     def names_converge(
@@ -978,8 +1036,15 @@ class Podnet:
                 waits.DATAPLANE_PROPAGATION,
             )
         )
-        running = {
-            node if i == 0 else f"{node} {matrix.ip_family(target.ip)}": flows.start(
+        starts = {
+            node if i == 0 else f"{node} {matrix.ip_family(target.ip)}": (client, target, i)
+            for node, client in clients.items()
+            for i, target in enumerate(targets)
+        }
+
+        def start(key: str) -> flows.Flow:
+            client, target, i = starts[key]
+            return flows.start(
                 self.cluster,
                 client,
                 target,
@@ -987,9 +1052,8 @@ class Podnet:
                 scale=self.timeout_scale,
                 source_port=flows.SOURCE_PORT + i,
             )
-            for node, client in clients.items()
-            for i, target in enumerate(targets)
-        }
+
+        running = concurrently.each(start, list(starts))
         self.wait_flows(running, answered_by=answered_by, context="before any change")
         return running
 
@@ -1005,60 +1069,59 @@ class Podnet:
     ) -> dict[str, float]:
         """Wait until every flow's calls from now on are answered ``in_a_row`` times in a row by
         one of the Pods ``answered_by``, all within ``deadline``; return the seconds each node's
-        flow took. The first that does not raises ``waits.WaitTimeout`` naming the flow, what
-        was expected and its calls since the wait began."""
+        flow took. Every flow is followed as it runs (one exec each, side by side); one that
+        does not get there raises ``waits.WaitTimeout`` naming the flow, what was expected and
+        its calls since the wait began (the first such flow by key, when several do not)."""
         expected = frozenset(answered_by)
         seconds = self.deadline(deadline)
         start = time.monotonic()
-        # Calls made before the wait began do not count, on any node.
-        marks = {node: len(self.flow_calls(flow)) for node, flow in running.items()}
-        took: dict[str, float] = {}
-        for node, flow in running.items():
+
+        def one(node: str) -> float:
+            flow = running[node]
             calls: list[flows.FlowCall] = []
-            pause = 0.0
-            while True:
-                new, ended = flows.read(
-                    self.cluster,
-                    flow,
-                    after=marks[node] + len(calls),
-                    pause=pause,
-                    scale=self.timeout_scale,
-                )
-                calls += new
-                elapsed = time.monotonic() - start
-                if flows.first_run_answered_by(calls, expected, in_a_row) is not None:
-                    took[node] = elapsed
-                    break
-                if elapsed >= seconds or ended:
-                    raise waits.WaitTimeout(
-                        waits.label(deadline),
-                        seconds,
-                        f"{flow} to be answered"
-                        + (f" {in_a_row} times in a row" if in_a_row > 1 else "")
-                        + f" by {' or '.join(sorted(expected))}"
-                        + (f" ({context})" if context else ""),
-                        f"its calls since the wait began ({'it stopped' if ended else 'running'}"
-                        f"; every {flows.INTERVAL:g}s):\n{flows.summary(calls)}",
-                    )
-                pause = FLOW_READ_PACING
-        return took
+            ended = False
+            following = flows.follow(self.cluster, flow, seconds=seconds, scale=self.timeout_scale)
+            with closing(following):
+                for call in following:
+                    if call is None:
+                        ended = True
+                        break
+                    calls.append(call)
+                    if flows.first_run_answered_by(calls, expected, in_a_row) is not None:
+                        return time.monotonic() - start
+            raise waits.WaitTimeout(
+                waits.label(deadline),
+                seconds,
+                f"{flow} to be answered"
+                + (f" {in_a_row} times in a row" if in_a_row > 1 else "")
+                + f" by {' or '.join(sorted(expected))}"
+                + (f" ({context})" if context else ""),
+                f"its calls since the wait began ({'it stopped' if ended else 'running'}"
+                f"; every {flows.INTERVAL:g}s):\n{flows.summary(calls)}",
+            )
+
+        return concurrently.each(one, list(running))
 
     @_once_echoes_ready("probes")
     def flow_calls_during(
         self, running: Mapping[str, flows.Flow], seconds: float
     ) -> dict[str, list[flows.FlowCall]]:
-        """Every call each flow makes in the next ``seconds`` (an observation window, read back
-        once it has passed: one exec per flow); return them by node. A flow that makes no call
-        in the window raises ``waits.WaitTimeout`` (``exec-overhead``, not an observation
+        """Every call each flow makes in the next ``seconds`` (an observation window: each flow
+        followed by one exec, side by side); return them by node. A flow that makes no call in
+        the window raises ``waits.WaitTimeout`` (``exec-overhead``, not an observation
         deadline: the check could not watch, NOT VERIFIED)."""
-        marks = {node: len(self.flow_calls(flow)) for node, flow in running.items()}
-        start = time.monotonic()
-        seen: dict[str, list[flows.FlowCall]] = {}
-        for node, flow in running.items():
-            left = max(0.0, seconds - (time.monotonic() - start))
-            calls, ended = flows.read(
-                self.cluster, flow, after=marks[node], pause=left, scale=self.timeout_scale
-            )
+
+        def one(node: str) -> list[flows.FlowCall]:
+            flow = running[node]
+            calls: list[flows.FlowCall] = []
+            ended = False
+            following = flows.follow(self.cluster, flow, seconds=seconds, scale=self.timeout_scale)
+            with closing(following):
+                for call in following:
+                    if call is None:
+                        ended = True
+                        break
+                    calls.append(call)
             if not calls:
                 raise waits.WaitTimeout(
                     waits.label(waits.EXEC_OVERHEAD),
@@ -1066,14 +1129,20 @@ class Podnet:
                     f"{flow} to make a call",
                     "it made none" + (" (it stopped)" if ended else ""),
                 )
-            seen[node] = calls
-        return seen
+            return calls
+
+        return concurrently.each(one, list(running))
 
     @_once_echoes_ready("probes")
     def flow_calls(self, flow: flows.Flow) -> list[flows.FlowCall]:
         """Every call of ``flow`` so far, oldest first."""
         calls, _ = flows.read(self.cluster, flow, scale=self.timeout_scale)
         return calls
+
+    @_once_echoes_ready("probes")
+    def flow_calls_of(self, running: Mapping[str, flows.Flow]) -> dict[str, list[flows.FlowCall]]:
+        """``flow_calls`` of every flow of ``running`` (read side by side), by its key."""
+        return concurrently.each(lambda key: self.flow_calls(running[key]), list(running))
 
     # ................................................................ disruption
 
@@ -1104,14 +1173,18 @@ class Podnet:
             for how, protocol, kept in CLUSTER_IP_PATHS:
                 name = f"pod -> ClusterIP ({how}) from {node}"
                 targets.append((name, prober, probes.probe_for(svc, protocol), kept))
-        running = {
-            name: flows.start(
+        paths = {name: (prober, target, kept) for name, prober, target, kept in targets}
+
+        def start(name: str) -> flows.Flow:
+            prober, target, kept = paths[name]
+            return flows.start(
                 self.cluster, prober, target, lifetime=lifetime, scale=self.timeout_scale, kept=kept
             )
-            for name, prober, target, kept in targets
-        }
+
+        running = concurrently.each(start, list(paths))
+        answered = concurrently.each(lambda name: self._first_answer(running[name]), list(running))
         monitor = disruption.Monitor(
-            [disruption.MonitoredPath(n, f, self._first_answer(f)) for n, f in running.items()]
+            [disruption.MonitoredPath(n, f, answered[n]) for n, f in running.items()]
         )
         started = time.monotonic()
         yield monitor
@@ -1132,25 +1205,23 @@ class Podnet:
         """Wait until ``flow`` is answered once, within ``DATAPLANE_PROPAGATION``; return when
         its answered call ended, in the flow's clock."""
         seconds = self.deadline(waits.DATAPLANE_PROPAGATION)
-        start = time.monotonic()
         calls: list[flows.FlowCall] = []
-        pause = 0.0
-        while True:
-            new, ended = flows.read(
-                self.cluster, flow, after=len(calls), pause=pause, scale=self.timeout_scale
-            )
-            calls += new
-            answered = [c for c in calls if c.outcome == probes.REACHABLE]
-            if answered:
-                return answered[-1].at + answered[-1].elapsed
-            if ended or time.monotonic() - start >= seconds:
-                raise waits.WaitTimeout(
-                    waits.label(waits.DATAPLANE_PROPAGATION),
-                    seconds,
-                    f"{flow} to be answered before the disruption monitor starts",
-                    f"its calls:\n{flows.summary(calls)}",
-                )
-            pause = FLOW_READ_PACING
+        following = flows.follow(
+            self.cluster, flow, seconds=seconds, after=0, scale=self.timeout_scale
+        )
+        with closing(following):
+            for call in following:
+                if call is None:
+                    break
+                calls.append(call)
+                if call.outcome == probes.REACHABLE:
+                    return call.at + call.elapsed
+        raise waits.WaitTimeout(
+            waits.label(waits.DATAPLANE_PROPAGATION),
+            seconds,
+            f"{flow} to be answered before the disruption monitor starts",
+            f"its calls:\n{flows.summary(calls)}",
+        )
 
     # ................................................................ reporting
 

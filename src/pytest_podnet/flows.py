@@ -22,7 +22,8 @@ and the same connection answering again; a connection that is closed, reset or s
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import contextlib
+from collections.abc import Collection, Generator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -40,6 +41,8 @@ CALL_TIMEOUT: Final = 1
 SOURCE_PORT: Final = 30081
 #: The script a flow runs (package data); its header documents its arguments and output.
 SCRIPT_RESOURCE: Final = "scripts/flow.sh"
+#: The script that follows a flow's log as it is written (``follow``).
+FOLLOW_RESOURCE: Final = "scripts/follow.sh"
 _MARK: Final = "@@flow"
 _END: Final = "@@flow-end"
 #: ``flow.sh``'s exit code for a call whose established connection was cut (curl's "failure in
@@ -159,6 +162,43 @@ def read(
         container=workloads.CONTAINER,
     )
     return parse(result.stdout, flow.target.protocol, flow.target.request)
+
+
+def follow(
+    cluster: kube.Cluster,
+    flow: Flow,
+    *,
+    seconds: float,
+    after: int | None = None,
+    scale: float = 1.0,
+) -> Generator[FlowCall | None, None, None]:
+    """Every call of ``flow`` as it ends, for up to ``seconds``, from ONE exec: the calls
+    numbered above ``after``, or (None) only those that end from now on. Yields None, last,
+    when the flow has stopped. Close the generator to stop early."""
+    command = [
+        "bash",
+        "-c",
+        probes.pod_script(FOLLOW_RESOURCE),
+        "podnet-follow",
+        flow.log,
+        str(-1 if after is None else after),
+        str(max(1, round(seconds * 1000))),
+    ]
+    with contextlib.closing(
+        cluster.exec_lines(
+            flow.source.namespace,
+            flow.source.name,
+            command,
+            timeout=seconds + waits.EXEC_OVERHEAD.scaled(scale),
+            container=workloads.CONTAINER,
+        )
+    ) as lines:
+        for line in lines:
+            calls, ended = parse(line, flow.target.protocol, flow.target.request)
+            yield from calls
+            if ended:
+                yield None
+                return
 
 
 def parse(

@@ -22,9 +22,10 @@ Outcomes:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -60,6 +61,8 @@ _CURL_TIMEOUT: Final = 28
 #: a timeout (28) instead.
 _CURL_COULDNT_CONNECT: Final = 7
 _MARK: Final = "@@podnet"
+#: The line the batch script prints after each batch (``@@podnet-batch ROUND``).
+_BATCH_END: Final = "@@podnet-batch"
 
 #: The batch script (package data, linted by shellcheck): its header documents its arguments
 #: and its output line; it also holds the curl exit codes that count as inconclusive.
@@ -263,69 +266,155 @@ def run_probes(
     Service ports; a ``Probe`` in ``targets`` is taken as is (its own protocol and request).
     ``pause`` seconds pass in the Pod before the first call (paces repeated batches).
     """
-    probes = probes_for(targets, protocol, request, count)
-    if not probes:
+    batch = _Batch.of(
+        targets, protocol, request, count, attempts, converge_within, scale, pause=pause
+    )
+    if not batch.probes:
         return []
-    attempt_timeout = waits.PROBE_ATTEMPT.scaled(scale)
-    converge = 0 if not converge_within else max(1, math.ceil(converge_within))
-    args = [
-        str(math.ceil(attempt_timeout)),
-        str(attempts),
-        str(converge),
-        str(PARALLEL),
-        f"{pause:g}",
-    ]
-    for index, probe in enumerate(probes):
-        args += [str(index), probe.protocol, probe.ip, str(probe.port), probe.request]
-    timeout = (
-        exec_timeout(
+    result = cluster.exec(
+        source_pod.namespace,
+        source_pod.name,
+        batch.command(),
+        timeout=batch.timeout,
+        container=workloads.CONTAINER,
+    )
+    return batch.results(
+        source_pod,
+        parse_lines(result.stdout),
+        f"exit {result.exit_code}: "
+        f"{(result.stderr or result.stdout).strip()[-300:] or 'no output'}",
+    )
+
+
+def stream_probes(
+    cluster: kube.Cluster,
+    source_pod: PodInfo,
+    targets: Sequence[Target],
+    *,
+    repeat_for: float,
+    gap: float,
+    protocol: Protocol = HTTP,
+    request: Request = CLIENTIP,
+    count: int = 1,
+    scale: float = 1.0,
+) -> Generator[list[ProbeResult], None, None]:
+    """Run the batch to ``targets`` again and again in ONE exec in ``source_pod``, ``gap``
+    seconds after each, for ``repeat_for`` seconds; yield each batch's results (target order)
+    as soon as it ends. Close the generator to stop early: the loop in the Pod ends at its
+    next line. For waits on a dataplane that follows a change (``Podnet.probe_until``): a
+    round costs no exec of its own and is seen the moment it ends."""
+    batch = _Batch.of(
+        targets, protocol, request, count, ATTEMPTS, None, scale, repeat_for=repeat_for, gap=gap
+    )
+    if not batch.probes:
+        return
+    lines: list[str] = []
+    with contextlib.closing(
+        cluster.exec_lines(
+            source_pod.namespace,
+            source_pod.name,
+            batch.command(),
+            timeout=batch.timeout,
+            container=workloads.CONTAINER,
+        )
+    ) as stream:
+        for line in stream:
+            if not line.startswith(_BATCH_END):
+                lines.append(line)
+                continue
+            yield batch.results(source_pod, parse_lines("\n".join(lines)), "the batch ended")
+            lines = []
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """The probes of one batch, the arguments of the batch script for them, and the exec
+    timeout that bounds every round of it."""
+
+    probes: list[Probe]
+    args: list[str]
+    timeout: float
+
+    @classmethod
+    def of(
+        cls,
+        targets: Sequence[Target],
+        protocol: Protocol,
+        request: Request,
+        count: int,
+        attempts: int,
+        converge_within: float | None,
+        scale: float,
+        *,
+        pause: float = 0.0,
+        repeat_for: float = 0.0,
+        gap: float = 0.0,
+    ) -> _Batch:
+        probes = probes_for(targets, protocol, request, count)
+        attempt_timeout = waits.PROBE_ATTEMPT.scaled(scale)
+        converge = 0 if not converge_within else max(1, math.ceil(converge_within))
+        repeat = math.ceil(repeat_for)
+        args = [
+            str(math.ceil(attempt_timeout)),
+            str(attempts),
+            str(converge),
+            str(PARALLEL),
+            f"{pause:g}",
+            str(repeat),
+            f"{gap:g}",
+        ]
+        for index, probe in enumerate(probes):
+            args += [str(index), probe.protocol, probe.ip, str(probe.port), probe.request]
+        one = exec_timeout(
             len(probes),
             attempt_timeout=attempt_timeout,
             attempts=attempts,
             converge_within=converge or None,
             scale=scale,
         )
-        + pause
-    )
-    result = cluster.exec(
-        source_pod.namespace,
-        source_pod.name,
-        ["bash", "-c", batch_script(), "podnet-probe", *args],
-        timeout=timeout,
-        container=workloads.CONTAINER,
-    )
-    lines = parse_lines(result.stdout)
-    results = []
-    for index, probe in enumerate(probes):
-        line = lines.get(index)
-        if line is None:
+        return cls(probes, args, one + pause + (repeat + gap if repeat else 0.0))
+
+    def command(self) -> list[str]:
+        return ["bash", "-c", batch_script(), "podnet-probe", *self.args]
+
+    def results(
+        self,
+        source_pod: PodInfo,
+        lines: dict[int, tuple[int, int, int, str]],
+        missing: str,
+    ) -> list[ProbeResult]:
+        """One result per probe, in order, from the script's parsed lines; a probe without a
+        line is an ERROR saying ``missing`` (what the exec ended with)."""
+        results = []
+        for index, probe in enumerate(self.probes):
+            line = lines.get(index)
+            if line is None:
+                results.append(
+                    _result(
+                        source_pod,
+                        probe,
+                        ERROR,
+                        None,
+                        f"no result line ({missing})",
+                        attempts=0,
+                        elapsed=0.0,
+                    )
+                )
+                continue
+            attempts_made, rc, elapsed_us, output = line
+            outcome, detail = classify(probe.protocol, rc, output)
             results.append(
                 _result(
                     source_pod,
                     probe,
-                    ERROR,
-                    None,
-                    f"no result line (exit {result.exit_code}): "
-                    f"{(result.stderr or result.stdout).strip()[-300:] or 'no output'}",
-                    attempts=0,
-                    elapsed=0.0,
+                    outcome,
+                    output if outcome == REACHABLE else None,
+                    detail,
+                    attempts=attempts_made,
+                    elapsed=elapsed_us / 1e6,
                 )
             )
-            continue
-        attempts_made, rc, elapsed_us, output = line
-        outcome, detail = classify(probe.protocol, rc, output)
-        results.append(
-            _result(
-                source_pod,
-                probe,
-                outcome,
-                output if outcome == REACHABLE else None,
-                detail,
-                attempts=attempts_made,
-                elapsed=elapsed_us / 1e6,
-            )
-        )
-    return results
+        return results
 
 
 def parse_lines(stdout: str) -> dict[int, tuple[int, int, int, str]]:

@@ -1,4 +1,5 @@
-"""The probe batch script itself, run by bash on this machine against loopback servers only.
+"""The scripts a Pod runs, run by bash on this machine against loopback servers only: the probe
+batch (one batch, or batches repeated until the reader goes) and the follower of a flow's log.
 
 No cluster: a stand-in for ``kube.Cluster.exec`` runs the exact command ``probes.run_probes``
 would exec in a Pod, here in a local bash (it needs bash, curl and OpenBSD nc, as the agnhost
@@ -13,12 +14,14 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from pytest_podnet import kube, probes
+from pytest_podnet import flows, kube, probes
 
 pytestmark = pytest.mark.skipif(
     not all(shutil.which(tool) for tool in ("bash", "curl", "nc")),
@@ -33,6 +36,7 @@ class LocalExec:
 
     def __init__(self) -> None:
         self.calls = 0
+        self.streamed: list[subprocess.Popen[str]] = []
 
     def exec(
         self, namespace: str, pod: str, command: list[str], *, timeout: float, container: str
@@ -40,6 +44,29 @@ class LocalExec:
         self.calls += 1
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
         return kube.ExecResult(done.stdout, done.stderr, done.returncode)
+
+    def exec_lines(
+        self, namespace: str, pod: str, command: list[str], *, timeout: float, container: str
+    ) -> Iterator[str]:
+        """As ``kube.Cluster.exec_lines``: stdout line by line, stdin open until closed."""
+        self.calls += 1
+        process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+        )
+        self.streamed.append(process)
+        assert process.stdin is not None
+        assert process.stdout is not None
+        try:
+            for line in process.stdout:
+                yield line.rstrip("\n")
+        finally:
+            process.stdin.close()
+            process.stdout.close()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:  # the script ignored the end of its stdin
+                process.kill()
+                process.wait()
 
 
 class Answering(http.server.BaseHTTPRequestHandler):
@@ -163,3 +190,67 @@ def test_converge_keeps_calling_an_unreachable_target_until_its_deadline(
     assert result.outcome == probes.REFUSED
     assert result.attempts > 1
     assert result.elapsed >= 2
+
+
+def test_repeated_batches_stream_a_result_list_per_round_until_the_reader_goes(
+    servers: Servers,
+) -> None:
+    runner = LocalExec()
+    target = probes.Probe("127.0.0.1", servers.http, probes.HTTP, probes.HOSTNAME, "hostname")
+    batches = probes.stream_probes(
+        runner,  # type: ignore[arg-type]
+        SOURCE,
+        [target],
+        repeat_for=30,
+        gap=0.05,
+        count=2,
+        scale=1 / 3,
+    )
+
+    rounds = [next(batches) for _ in range(3)]
+    batches.close()
+
+    assert runner.calls == 1
+    assert [[r.outcome for r in batch] for batch in rounds] == [[probes.REACHABLE] * 2] * 3
+    assert rounds[2][0].seen_hostname == "echo-host"
+    (process,) = runner.streamed
+    # The end of its stdin ended the loop at its next pause, long before its 30 s (the stand-in
+    # kills what runs on 5 s after its stream closed).
+    assert process.returncode == 0
+
+
+def test_a_flow_is_followed_from_now_on_as_it_writes_and_to_its_end(tmp_path: Path) -> None:
+    log = tmp_path / "flow.log"
+    log.write_text("@@flow 1 0 0 900 old-pod\n@@flow 2 200000 0 900 old-")  # #2 half-written
+    flow = flows.Flow(
+        SOURCE, probes.Probe("127.0.0.1", 1, probes.UDP, probes.HOSTNAME), 30081, str(log)
+    )
+    runner = LocalExec()
+    following = flows.follow(runner, flow, seconds=30)  # type: ignore[arg-type]
+
+    def write_later() -> None:
+        time.sleep(0.3)
+        with log.open("a") as out:
+            out.write("pod\n@@flow 3 400000 0 900 new-pod\n@@flow-end 3\n")
+
+    writer = threading.Thread(target=write_later)
+    writer.start()
+    seen = list(following)
+    writer.join()
+
+    # #1 was written before the follow began; #2 was being written and is read whole.
+    assert [(c.seq, c.answered_by) for c in seen if c] == [(2, "old-pod"), (3, "new-pod")]
+    assert seen[-1] is None, "the end line ends the follow"
+    assert runner.calls == 1
+
+
+def test_a_follow_from_a_call_number_reads_the_calls_after_it(tmp_path: Path) -> None:
+    log = tmp_path / "flow.log"
+    log.write_text("".join(f"@@flow {n} 0 0 900 pod-{n}\n" for n in (1, 2, 3)))
+    flow = flows.Flow(
+        SOURCE, probes.Probe("127.0.0.1", 1, probes.UDP, probes.HOSTNAME), 30081, str(log)
+    )
+
+    calls = list(flows.follow(LocalExec(), flow, seconds=0.5, after=1))  # type: ignore[arg-type]
+
+    assert [c.seq for c in calls if c] == [2, 3]

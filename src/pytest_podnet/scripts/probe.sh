@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # The probe batch of pytest-podnet, run by ONE exec in the source Pod (probes.run_probes):
-#   bash -c "$(cat probe.sh)" podnet-probe T A C P W  INDEX PROTO IP PORT REQUEST  ...
+#   bash -c "$(cat probe.sh)" podnet-probe T A C P W R G  INDEX PROTO IP PORT REQUEST  ...
 # T: seconds per attempt (curl --max-time, nc -w; a UDP reply ends the attempt at once);
 # A: attempts while the answer is inconclusive;
 # C: seconds to keep calling an unreachable target (0: no convergence); P: probes at once;
-# W: seconds to wait before the first call (paces repeated batches).
-# Prints one line per probe:
+# W: seconds to wait before the first call;
+# R: seconds to keep running the batch again (0: once), G seconds after each batch ends.
+# Prints one line per probe, and after each batch (round) a line of its own:
 #   @@podnet INDEX ATTEMPTS EXIT-CODE ELAPSED-MICROSECONDS OUTPUT-WITH-NEWLINES-FLATTENED
+#   @@podnet-batch ROUND
 # Inconclusive answers are retried here, in the Pod, so a batch stays one exec; a wrong answer
-# is an answer and is never retried.
+# is an answer and is never retried. Repeated batches (a wait for a dataplane to follow a
+# change) stop after R seconds, or as soon as the reader has gone: between two batches the script
+# waits on its stdin, which the reader keeps open (an exec with stdin) until it stops reading.
 set -u
-T=$1 A=$2 C=$3 P=$4 W=$5; shift 5
+T=$1 A=$2 C=$3 P=$4 W=$5 R=$6 G=$7; shift 7
 D=/tmp/podnet; [ -d "$D" ] && [ -w "$D" ] || D=${TMPDIR:-/tmp}
-now() { local t=${EPOCHREALTIME/./}; echo "${t#0}"; }
+# The time in microseconds, into NOW (a function that sets a variable: $(now) would fork).
+now() { NOW=${EPOCHREALTIME/./}; NOW=${NOW#0}; }
 pause() { read -rt "$1" _ <> <(:) || :; }
 [ "$W" = 0 ] || pause "$W"
 inconclusive() {  # proto rc output
@@ -33,10 +38,10 @@ inconclusive() {  # proto rc output
 CONNECT=(0.25 0.5 1) UDP=(1 1)
 probe() {  # index proto ip port request
   local start attempt=0 out rc host began err="$D/.probe-$$-$1" line limit
-  start=$(now)
+  now; start=$NOW
   while :; do
     attempt=$((attempt + 1))
-    began=$(now)
+    now; began=$NOW
     if [ "$2" = http ]; then
       case $3 in *:*) host="[$3]";; *) host=$3;; esac
       limit=$T
@@ -49,7 +54,6 @@ probe() {  # index proto ip port request
           case $line in "* "*|curl:*) out="$out${out:+ | }${line#\* }";; esac
         done < "$err"
       fi
-      rm -f "$err"
     else
       # -W 1: end at the first reply datagram (without it nc waits out -w even after the
       # answer: 3 s per UDP probe). OpenBSD nc ends at once, silently, when ICMP says port or
@@ -58,13 +62,13 @@ probe() {  # index proto ip port request
       [ "$C" != 0 ] && [ "$attempt" -le ${#UDP[@]} ] && limit=${UDP[attempt - 1]}
       out=$(printf '%s\n' "$5" | nc -u -W 1 -w "$limit" "$3" "$4" 2>&1); rc=$?
       if [ "$rc" = 0 ] && [ -z "$out" ] \
-         && [ $(( $(now) - began )) -lt $(( limit * 1000000 - 500000 )) ]; then
+         && now && [ $(( NOW - began )) -lt $(( limit * 1000000 - 500000 )) ]; then
         rc=111; out="nc: connection refused (ended at once without a reply: ICMP unreachable)"
       fi
     fi
     if [ "$C" != 0 ]; then
       { [ "$rc" = 0 ] && [ -n "$out" ]; } && break
-      [ $(( $(now) - start )) -ge $(( C * 1000000 )) ] && break
+      now; [ $(( NOW - start )) -ge $(( C * 1000000 )) ] && break
       pause 0.2
     else
       inconclusive "$2" "$rc" "$out" || break
@@ -72,14 +76,28 @@ probe() {  # index proto ip port request
     fi
   done
   out=${out//$'\r'/}
-  printf '%s %s %s %s %s %s\n' "@@podnet" "$1" "$attempt" "$rc" $(( $(now) - start )) \
+  now
+  printf '%s %s %s %s %s %s\n' "@@podnet" "$1" "$attempt" "$rc" $(( NOW - start )) \
     "${out//$'\n'/ | }"
 }
-running=0
-while [ $# -ge 5 ]; do
-  probe "$1" "$2" "$3" "$4" "$5" &
-  shift 5
-  running=$((running + 1))
-  if [ "$running" -ge "$P" ]; then wait -n; running=$((running - 1)); fi
+batch() {  # the probes, P at a time
+  local running=0
+  while [ $# -ge 5 ]; do
+    probe "$1" "$2" "$3" "$4" "$5" &
+    shift 5
+    running=$((running + 1))
+    if [ "$running" -ge "$P" ]; then wait -n; running=$((running - 1)); fi
+  done
+  wait
+}
+now; began=$NOW round=0
+while :; do
+  round=$((round + 1))
+  batch "$@"
+  printf '%s %s\n' "@@podnet-batch" "$round"
+  now; [ $(( NOW - began )) -ge $(( R * 1000000 )) ] && break
+  rc=0; read -rt "$G" _ || rc=$?
+  [ "$rc" = 1 ] && break  # end of stdin: the reader has gone
 done
-wait
+# Each HTTP probe kept curl's messages in a file of its own, reused by every round.
+rm -f "$D/.probe-$$-"*
