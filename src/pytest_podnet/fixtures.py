@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pytest_podnet import kube, phases, waits, workloads
+from pytest_podnet import kube, phases, probepool, waits, workloads
 from pytest_podnet.facade import (  # re-exported: checks and tests import them from here too
     REPLACEMENT_KINDS,
     Convergence,
@@ -36,6 +36,7 @@ from pytest_podnet.stash import (
     NAMESPACES_KEY,
     OWNER_KEY,
     PHASE_REPORTS_KEY,
+    PROBE_POOL_USED_KEY,
     SETTINGS_KEY,
 )
 
@@ -133,8 +134,10 @@ def _create_namespace(
 
 @contextmanager
 def probe_pool(config: pytest.Config, cluster: kube.Cluster) -> Iterator[ProbePool]:
-    """A ``ProbePool`` in a namespace of its own (created on first use), closed on exit (kept
-    with ``--podnet-keep=always``); a failure to close is a ``PodnetCleanupWarning``."""
+    """A ``ProbePool`` of its own, in a namespace of its own (created on first use), closed on
+    exit (kept with ``--podnet-keep=always``); a failure to close is a
+    ``PodnetCleanupWarning``. For tests that need their probe Pods gone before the session
+    ends; the checks share the run's (``podnet_probe_pool``)."""
     settings = _settings(config)
     pool = ProbePool(
         cluster=cluster,
@@ -164,12 +167,27 @@ def probe_pool(config: pytest.Config, cluster: kube.Cluster) -> Iterator[ProbePo
 def podnet_probe_pool(
     pytestconfig: pytest.Config, podnet_cluster: kube.Cluster
 ) -> Iterator[ProbePool]:
-    """The probe Pods this session's checks share (``Podnet.probe_pods``), in a namespace of
-    their own created on first use and deleted at the session's end (kept with
-    ``--podnet-keep=always``). Its Pods have no controller, which ``kubectl drain`` refuses:
-    a session that drains nodes itself overrides this fixture with a narrower scope."""
-    with probe_pool(pytestconfig, podnet_cluster) as pool:
-        yield pool
+    """The probe Pods the checks of this run share (``Podnet.probe_pods``): one per node, in a
+    namespace of the run's own, made when a check first asks (by whichever xdist worker asks
+    first; the others find them) and deleted when the session ends (kept with
+    ``--podnet-keep=always``). They have no controller, which ``kubectl drain`` refuses: a
+    session that drains nodes itself overrides this fixture with a narrower scope
+    (``probe_pool``)."""
+    settings = _settings(pytestconfig)
+    pool = ProbePool(
+        cluster=podnet_cluster,
+        namespace=probepool.shared_namespace(settings.run_id),
+        run_id=settings.run_id,
+        image=settings.image,
+        create_namespace=lambda name: _create_namespace(pytestconfig, podnet_cluster, name, None),
+        timeout_scale=settings.timeout_scale,
+        shared=True,
+        name_prefix=f"probe-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}",
+    )
+    yield pool
+    # The session's own end deletes them (plugin.pytest_sessionfinish), if a process used them.
+    if pool.used:
+        pytestconfig.stash[PROBE_POOL_USED_KEY] = True
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from pytest_podnet.stash import (
     NAMESPACES_KEY,
     OWNER_KEY,
     PHASE_REPORTS_KEY,
+    PROBE_POOL_USED_KEY,
     SETTINGS_KEY,
 )
 
@@ -47,9 +48,16 @@ MARKERS = (
     "podnet_upgrade: added to the upgrade gate's middle-phase check (guarantee UPGRADE: the Pod "
     "network held through --podnet-upgrade-command)",
     "podnet_cross_node: the check needs two schedulable nodes; skipped on a one-node cluster",
+    "podnet_slow(why): the check spends seconds mostly waiting (an observation window, a "
+    "timeout that is the observation); run before the others, so that parallel workers fill "
+    "its wait; deselect with -m 'not podnet_slow'",
     "podnet_privileged: the check needs hostNetwork or privileged Pods; skipped unless "
     "--podnet-privileged",
 )
+#: xdist workers of the quick profile when no -n is given: one per guarantee's representative
+#: check, so the three run side by side (a worker starts in about a second; the checks take a
+#: few seconds each, mostly waiting for the cluster).
+QUICK_WORKERS = 3
 #: The module defining the fixtures, registered as a plugin when --podnet is given.
 FIXTURES_PLUGIN = "pytest_podnet.fixtures"
 #: Fixtures of FIXTURES_PLUGIN a test may request directly; skipped with a reason without --podnet.
@@ -58,12 +66,16 @@ FIXTURE_NAMES = frozenset({"podnet", "podnet_cluster"})
 WORKER_FACTS = "podnet_facts"
 #: ``config.workerinput`` key carrying the controller's owner record (``owner.Owner``).
 WORKER_OWNER = "podnet_owner"
+#: ``config.workeroutput`` key: whether the worker handed out the run's shared probe Pods.
+WORKER_PROBE_POOL_USED = "podnet_probe_pool_used"
 
 _KUBECONFIG_KEY = pytest.StashKey[str | None]()
 _FACTS_KEY = pytest.StashKey[dict[str, Any]]()
 _STARTED_LOCAL_KEY = pytest.StashKey[bool]()
 _NOT_VERIFIED_PROPERTY = (report.OUTCOME_PROPERTY, report.NOT_VERIFIED)
 _PHASE_OUTCOMES_KEY = pytest.StashKey[list["report.Outcome"]]()
+#: Lines the verdict's summary adds after the table (what the session could not clean up).
+_NOTES_KEY = pytest.StashKey[list[str]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -98,7 +110,29 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         from pytest_podnet import upgradegate
 
         return upgradegate.run_gate(config, Settings.from_config(config))
+    if _runs_quick_side_by_side(config):
+        # Before xdist's own cmdline_main, which turns -n into its workers.
+        config.option.numprocesses = QUICK_WORKERS
     return None
+
+
+def _runs_quick_side_by_side(config: pytest.Config) -> bool:
+    """Whether this run is the quick profile left to choose its workers: asked for with
+    ``--podnet``, no ``-n`` given, xdist present, and a run of checks (not a worker, not
+    --pdb, not a listing, not the upgrade gate's middle phase)."""
+    if not hasattr(config.option, "numprocesses") or config.option.numprocesses is not None:
+        return False
+    settings = Settings.from_config(config)
+    if not (settings.enabled and settings.quick) or settings.upgrade_phase == "during":
+        return False
+    option = config.option
+    return not (
+        _is_worker(config)
+        or getattr(option, "usepdb", False)
+        or option.collectonly
+        or option.help
+        or option.version
+    )
 
 
 def _runs_upgrade_gate(config: pytest.Config) -> bool:
@@ -259,6 +293,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if deselected:
             config.hook.pytest_deselected(items=deselected)
             items[:] = selected
+    if settings.enabled:
+        # The checks that mostly wait go first: a worker that waits leaves the machine to the
+        # other workers' checks, and no wait is left to end the run alone (sorted() is stable).
+        items[:] = sorted(items, key=lambda item: item.get_closest_marker("podnet_slow") is None)
     node_count = len(config.stash.get(_FACTS_KEY, {}).get("nodes", [])) or None
     for item in items:
         guarantee = item.get_closest_marker("podnet_guarantee")
@@ -355,6 +393,42 @@ def pytest_report_teststatus(
     return None
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: WorkerController, error: object) -> None:
+    if getattr(node, "workeroutput", {}).get(WORKER_PROBE_POOL_USED):
+        node.config.stash[PROBE_POOL_USED_KEY] = True
+
+
+@pytest.hookimpl(trylast=True)  # after the session's fixtures ended: the probe pool's says if used
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    settings = config.stash[SETTINGS_KEY]
+    used = config.stash.get(PROBE_POOL_USED_KEY, False)
+    if _is_worker(config):
+        config.workeroutput[WORKER_PROBE_POOL_USED] = used  # type: ignore[attr-defined]
+        return
+    cluster = config.stash.get(CLUSTER_KEY, None)
+    if not used or cluster is None or settings.keep == "always":
+        return
+    from pytest_podnet import kube, probepool, waits
+
+    try:
+        # An upgrade gate's phase waits them out: the user's upgrade, which drains nodes, may
+        # follow it at once; any other run leaves them going, as it leaves the checks' own.
+        probepool.close_shared(
+            cluster,
+            settings.run_id,
+            settings.timeout_scale,
+            wait=settings.upgrade_phase is not None,
+        )
+    except (kube.KubeError, waits.WaitTimeout) as exc:
+        namespace = probepool.shared_namespace(settings.run_id)
+        config.stash.setdefault(_NOTES_KEY, []).append(
+            f"could not delete the probe Pods' namespace {namespace} ({exc}); "
+            f"`podnet sweep --run {settings.run_id}` removes it"
+        )
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if config.stash.get(_STARTED_LOCAL_KEY, False):
         from pytest_podnet import preflight
@@ -448,6 +522,8 @@ class VerdictCollector:
         terminalreporter.section("podnet verdict")
         for line in self.config.stash.get(_FACTS_KEY, {}).get("reaped", []):
             terminalreporter.line(f"podnet: {line}")
+        for line in self.config.stash.get(_NOTES_KEY, []):
+            terminalreporter.line(f"podnet: {line}", yellow=True)
         if not self.ledger.has_checks:
             # The project's own tests, or a user's without guarantee checks: no verdict to give.
             terminalreporter.line("podnet: no guarantee check ran in this session; no verdict")

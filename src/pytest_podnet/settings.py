@@ -199,7 +199,9 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "podnet_quick",
         "--podnet-quick",
         "podnet_quick",
-        "select only the checks marked podnet_quick (one representative check per guarantee)",
+        "select only the checks marked podnet_quick (one representative check per guarantee) "
+        "and run them side by side, an xdist worker each, unless -n is given (-n 0: one after "
+        "another)",
         is_flag=True,
     ),
     Option(

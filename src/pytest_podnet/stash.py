@@ -18,3 +18,6 @@ NAMESPACES_KEY: pytest.StashKey[list[str]] = pytest.StashKey()
 PHASE_REPORTS_KEY: pytest.StashKey[dict[str, pytest.TestReport]] = pytest.StashKey()
 #: ``owner.Owner`` annotation of this run's namespaces: the controller's process.
 OWNER_KEY: pytest.StashKey[str] = pytest.StashKey()
+#: Whether a process of this run handed out the run's shared probe Pods (``probepool``): the
+#: process that runs the session deletes them at its end only then.
+PROBE_POOL_USED_KEY: pytest.StashKey[bool] = pytest.StashKey()

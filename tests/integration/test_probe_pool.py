@@ -83,9 +83,9 @@ def test_two_checks_share_the_probe_pods_and_the_session_deletes_them(
     assert len(handed) == 2
     assert handed[0] == handed[1]
     namespace = handed[0][0].split("/")[1]
-    assert namespace.endswith("-probes")
-    # No Pod of it is left even while the namespace goes (a node drain right after the session
-    # must not meet one), and the namespace is on its way out.
-    assert podnet.cluster.pods(namespace) == []
+    run_id = json.loads(report.read_text())["run"]["run_id"]
+    assert namespace == probepool.shared_namespace(run_id)
+    # Every Pod of it is on its way out, and so is the namespace.
+    assert all(p.terminating for p in podnet.cluster.pods(namespace))
     with contextlib.suppress(kube.NotFound):
         assert podnet.cluster.read_namespace(namespace).phase == "Terminating"

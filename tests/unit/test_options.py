@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fake_preflight import FAKE_PREFLIGHT
 
+from pytest_podnet import plugin
 from pytest_podnet.localcluster import paths
 from pytest_podnet.localcluster.versions import AGNHOST_IMAGE
 from pytest_podnet.settings import OPTIONS, Settings
@@ -48,6 +49,7 @@ def test_markers_are_registered_with_help(pytester: pytest.Pytester) -> None:
             "@pytest.mark.podnet_guarantee(id): the guarantee (G1, G2 or G3)*",
             "@pytest.mark.podnet_quick: *",
             "@pytest.mark.podnet_cross_node: the check needs two schedulable nodes*",
+            "@pytest.mark.podnet_slow(why): the check spends seconds mostly waiting*",
             "@pytest.mark.podnet_privileged: *--podnet-privileged*",
         ]
     )
@@ -219,10 +221,65 @@ def test_quick_selects_only_the_quick_checks(pytester: pytest.Pytester) -> None:
     )
 
     pytester.makeconftest(FAKE_PREFLIGHT)
-    result = pytester.runpytest("--podnet", "--podnet-quick", "-v", ".")
+    result = pytester.runpytest("--podnet", "--podnet-quick", "-n", "0", "-v", ".")
 
     result.assert_outcomes(passed=1, deselected=1)
     result.stdout.fnmatch_lines(["*test_representative PASSED*"])
+
+
+def test_quick_runs_its_checks_side_by_side_unless_n_is_given(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.podnet_quick
+        def test_representative():
+            pass
+        """
+    )
+    pytester.makeconftest(FAKE_PREFLIGHT)
+
+    side_by_side = pytester.runpytest_subprocess("--podnet", "--podnet-quick", ".")
+    serial = pytester.runpytest_subprocess("--podnet", "--podnet-quick", "-n", "0", ".")
+    two = pytester.runpytest_subprocess("--podnet", "--podnet-quick", "-n", "2", ".")
+
+    side_by_side.stdout.fnmatch_lines([f"created: {plugin.QUICK_WORKERS}/*workers*"])
+    assert "workers" not in serial.stdout.str()
+    two.stdout.fnmatch_lines(["created: 2/2 workers*"])
+    for result in (side_by_side, serial, two):
+        result.assert_outcomes(passed=1)
+
+
+def test_slow_checks_run_first_in_their_collection_order(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        def test_a():
+            pass
+
+        @pytest.mark.podnet_slow("watches flows for seconds")
+        def test_b():
+            pass
+
+        def test_c():
+            pass
+
+        @pytest.mark.podnet_slow("waits out a timeout")
+        def test_d():
+            pass
+        """
+    )
+
+    pytester.makeconftest(FAKE_PREFLIGHT)
+    result = pytester.runpytest("--podnet", "--collect-only", "-q", ".")
+
+    assert [line.rsplit("::", 1)[-1] for line in result.outlines if "::" in line] == [
+        "test_b",
+        "test_d",
+        "test_a",
+        "test_c",
+    ]
 
 
 def test_guarantee_marker_without_an_id_is_a_usage_error(pytester: pytest.Pytester) -> None:

@@ -198,7 +198,7 @@ def test_workers_share_the_controllers_run_id(suites: pytest.Pytester) -> None:
 
 
 def test_quick_runs_one_check(suites: pytest.Pytester) -> None:
-    result = suites.runpytest_subprocess("--podnet", "--podnet-quick", ".")
+    result = suites.runpytest_subprocess("--podnet", "--podnet-quick", "-n", "0", ".")
 
     result.assert_outcomes(passed=1, deselected=6)
     result.stdout.fnmatch_lines(
