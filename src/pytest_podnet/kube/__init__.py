@@ -7,7 +7,7 @@ other module imports ``kubernetes``. Callers use ``kube.X`` for every name below
 - ``errors``: ``KubeError`` and its subclasses, and the mapping from the client's exceptions;
 - ``values``: the value objects, their JSON parsers, ``to_yaml``, the labels and kinds;
 - ``connect``: kubeconfig / in-cluster config loading and its early, named failures;
-- ``calls``: the API clients, the transient-error retry (``TRANSIENT_API_RETRY``), JSON bodies;
+- ``calls``: requests by API path, the transient-error retry (``TRANSIENT_API_RETRY``), JSON;
 - ``watch``: ``observe``, list then watch; ``execute``: ``exec`` over the websocket;
 - ``cluster``: ``Cluster``, the reads and writes other layers call, built on the three above.
 """

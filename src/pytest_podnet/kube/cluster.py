@@ -9,9 +9,9 @@ from typing import Any
 import urllib3
 from kubernetes import client as k8s
 
-from pytest_podnet.kube.calls import _selector_kwargs
+from pytest_podnet.kube.calls import _body, _path
 from pytest_podnet.kube.connect import _load_kubeconfig, _quiet_unverified_requests
-from pytest_podnet.kube.errors import _domain_error
+from pytest_podnet.kube.errors import KubeError, _domain_error
 from pytest_podnet.kube.execute import Exec
 from pytest_podnet.kube.objects import Objects
 from pytest_podnet.kube.values import (
@@ -73,21 +73,23 @@ class Cluster(Watch, Exec, Objects):
 
     def server_version(self, *, timeout: float | None = None) -> str:
         """The server's ``gitVersion``, e.g. ``v1.36.3``."""
-        api = k8s.VersionApi(self._api_client)
         if timeout is not None:
             # Preflight: one try, bounded by the connect timeout, so a dead server fails fast.
+            what = f"GET {self.server_url}/version"
             try:
-                info = api.get_code(_request_timeout=(timeout, timeout))
+                info = _body(self._send("GET", "/version", timeout=(timeout, timeout)))
             except (k8s.ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
-                raise _domain_error(exc, f"GET {self.server_url}/version") from exc
+                raise _domain_error(exc, what) from exc
+            except ValueError as exc:
+                raise KubeError(f"{what}: the answer is not JSON, not an API server's") from exc
         else:
-            info = self._call("GET /version", api.get_code)
-        return str(info.git_version)
+            info = self._json("GET /version", "GET", "/version")
+        return str(info.get("gitVersion"))
 
     def nodes(self, label_selector: str | None = None) -> list[NodeInfo]:
         """Every node (matching ``label_selector``, if given), sorted by name."""
-        body = self._raw("list nodes", self._core.list_node, **_selector_kwargs(label_selector))
-        return sorted((node_info(item) for item in body.get("items") or []), key=lambda n: n.name)
+        items = self._items("list nodes", _path("nodes"), {"labelSelector": label_selector})
+        return sorted((node_info(item) for item in items), key=lambda n: n.name)
 
     def ip_families(self) -> list[str]:
         """``IPv4`` and/or ``IPv6``, from the Pod CIDRs of the nodes (IPv4 first)."""
@@ -113,8 +115,8 @@ class Cluster(Watch, Exec, Objects):
             "kind": "SelfSubjectAccessReview",
             "spec": {"resourceAttributes": attributes},
         }
-        review = self._raw(
-            f"can-i {verb} {resource}", self._authz.create_self_subject_access_review, body
+        review = self._json(
+            f"can-i {verb} {resource}", "POST", _path("selfsubjectaccessreviews"), body=body
         )
         return bool((review.get("status") or {}).get("allowed"))
 
@@ -135,32 +137,34 @@ class Cluster(Watch, Exec, Objects):
         }
         raw = self._create(
             f"create namespace {name}",
-            self._core.create_namespace,
-            lambda: self._raw(f"read namespace {name}", self._core.read_namespace, name),
+            _path("namespaces"),
             body,
+            lambda: self._raw_namespace(name),
         )
         return namespace_info(raw)
 
+    def _raw_namespace(self, name: str) -> Raw:
+        return self._json(f"read namespace {name}", "GET", _path("namespaces", name=name))
+
     def read_namespace(self, name: str) -> NamespaceInfo:
         """A namespace (``NotFound`` once it is gone)."""
-        return namespace_info(self._raw(f"read namespace {name}", self._core.read_namespace, name))
+        return namespace_info(self._raw_namespace(name))
 
     def namespaces(self, label_selector: str) -> list[NamespaceInfo]:
         """Namespaces matching a label selector."""
-        body = self._raw(
+        items = self._items(
             f"list namespaces {label_selector}",
-            self._core.list_namespace,
-            label_selector=label_selector,
+            _path("namespaces"),
+            {"labelSelector": label_selector},
         )
-        return [namespace_info(item) for item in body.get("items") or []]
+        return [namespace_info(item) for item in items]
 
     def delete_namespace(self, name: str) -> None:
         """Start deleting a namespace and everything in it (returns before it is gone)."""
-        self._call(
+        self._delete(
             f"delete namespace {name}",
-            self._core.delete_namespace,
-            name,
-            propagation_policy="Background",
+            _path("namespaces", name=name),
+            propagation="Background",
         )
 
     # ........................................................................ pods
@@ -171,18 +175,15 @@ class Cluster(Watch, Exec, Objects):
         return pod_info(
             self._create(
                 f"create pod/{namespace}/{name}",
-                self._core.create_namespaced_pod,
-                lambda: self.raw_pod(namespace, name),
-                namespace,
+                _path("pods", namespace),
                 body,
+                lambda: self.raw_pod(namespace, name),
             )
         )
 
     def raw_pod(self, namespace: str, name: str) -> Raw:
         """A Pod as JSON, for diagnostics and wait messages."""
-        return self._raw(
-            f"read pod/{namespace}/{name}", self._core.read_namespaced_pod, name, namespace
-        )
+        return self._json(f"read pod/{namespace}/{name}", "GET", _path("pods", namespace, name))
 
     def read_pod(self, namespace: str, name: str) -> PodInfo:
         """A fresh read of one Pod."""
@@ -190,13 +191,11 @@ class Cluster(Watch, Exec, Objects):
 
     def raw_pods(self, namespace: str, label_selector: str | None = None) -> list[Raw]:
         """Pods of a namespace as JSON, optionally by label selector."""
-        body = self._raw(
+        return self._items(
             f"list pods in {namespace}",
-            self._core.list_namespaced_pod,
-            namespace,
-            label_selector=label_selector or "",
+            _path("pods", namespace),
+            {"labelSelector": label_selector or None},
         )
-        return list(body.get("items") or [])
 
     def pods(self, namespace: str, label_selector: str | None = None) -> list[PodInfo]:
         """Pods of a namespace, sorted by name."""
@@ -205,8 +204,8 @@ class Cluster(Watch, Exec, Objects):
 
     def all_pods(self) -> list[PodInfo]:
         """Every Pod in the cluster (for cluster-wide IP uniqueness)."""
-        body = self._raw("list pods in all namespaces", self._core.list_pod_for_all_namespaces)
-        return [pod_info(item) for item in body.get("items") or []]
+        items = self._items("list pods in all namespaces", _path("pods"))
+        return [pod_info(item) for item in items]
 
     def delete_pod(
         self, namespace: str, name: str, *, grace_period: int | None = None, uid: str | None = None
@@ -219,13 +218,10 @@ class Cluster(Watch, Exec, Objects):
             options["gracePeriodSeconds"] = grace_period
         if uid is not None:
             options["preconditions"] = {"uid": uid}
-        kwargs: dict[str, Any] = {"body": options} if options else {}
-        self._call(
+        self._delete(
             f"delete pod/{namespace}/{name}",
-            self._core.delete_namespaced_pod,
-            name,
-            namespace,
-            **kwargs,
+            _path("pods", namespace, name),
+            options=options or None,
         )
 
     def evict_pod(self, namespace: str, name: str) -> None:
@@ -235,12 +231,11 @@ class Cluster(Watch, Exec, Objects):
             "kind": "Eviction",
             "metadata": {"name": name, "namespace": namespace},
         }
-        self._call(
+        self._json(
             f"evict pod/{namespace}/{name}",
-            self._core.create_namespaced_pod_eviction,
-            name,
-            namespace,
-            body,
+            "POST",
+            _path("pods", namespace, name, "eviction"),
+            body=body,
         )
 
     def pod_logs(
@@ -253,18 +248,11 @@ class Cluster(Watch, Exec, Objects):
         previous: bool = False,
     ) -> str:
         """The last ``tail_lines`` lines a container logged (``None``: all of the current log)."""
-        kwargs: dict[str, Any] = {"previous": previous}
-        if tail_lines is not None:
-            kwargs["tail_lines"] = tail_lines
-        if container:
-            kwargs["container"] = container
-        response = self._call(
+        response = self._request(
             f"logs of pod/{namespace}/{name}",
-            self._core.read_namespaced_pod_log,
-            name,
-            namespace,
-            _preload_content=False,
-            **kwargs,
+            "GET",
+            _path("pods", namespace, name, "log"),
+            query={"container": container or None, "previous": previous, "tailLines": tail_lines},
         )
         data: bytes = response.data or b""
         return data.decode("utf-8", "replace")
@@ -279,20 +267,16 @@ class Cluster(Watch, Exec, Objects):
         return deployment_info(
             self._create(
                 f"create deployment/{namespace}/{name}",
-                self._apps.create_namespaced_deployment,
-                lambda: self.raw_deployment(namespace, name),
-                namespace,
+                _path("deployments", namespace),
                 body,
+                lambda: self.raw_deployment(namespace, name),
             )
         )
 
     def raw_deployment(self, namespace: str, name: str) -> Raw:
         """A Deployment as JSON."""
-        return self._raw(
-            f"read deployment/{namespace}/{name}",
-            self._apps.read_namespaced_deployment,
-            name,
-            namespace,
+        return self._json(
+            f"read deployment/{namespace}/{name}", "GET", _path("deployments", namespace, name)
         )
 
     def read_deployment(self, namespace: str, name: str) -> DeploymentInfo:
@@ -302,12 +286,12 @@ class Cluster(Watch, Exec, Objects):
     def patch_deployment(self, namespace: str, name: str, patch: Raw) -> DeploymentInfo:
         """Strategic-merge-patch a Deployment."""
         return deployment_info(
-            self._raw(
+            self._json(
                 f"patch deployment/{namespace}/{name}",
-                self._apps.patch_namespaced_deployment,
-                name,
-                namespace,
-                patch,
+                "PATCH",
+                _path("deployments", namespace, name),
+                body=patch,
+                content_type="application/strategic-merge-patch+json",
             )
         )
 
@@ -321,22 +305,20 @@ class Cluster(Watch, Exec, Objects):
 
     def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
         """Set the replica count through the scale subresource."""
-        self._call(
+        self._json(
             f"scale deployment/{namespace}/{name} to {replicas}",
-            self._apps.patch_namespaced_deployment_scale,
-            name,
-            namespace,
-            {"spec": {"replicas": replicas}},
+            "PATCH",
+            _path("deployments", namespace, name, "scale"),
+            body={"spec": {"replicas": replicas}},
+            content_type="application/merge-patch+json",
         )
 
     def delete_deployment(self, namespace: str, name: str) -> None:
         """Delete a Deployment and (in the background) its ReplicaSets and Pods."""
-        self._call(
+        self._delete(
             f"delete deployment/{namespace}/{name}",
-            self._apps.delete_namespaced_deployment,
-            name,
-            namespace,
-            propagation_policy="Background",
+            _path("deployments", namespace, name),
+            propagation="Background",
         )
 
     # ........................................................................ services
@@ -347,18 +329,15 @@ class Cluster(Watch, Exec, Objects):
         return service_info(
             self._create(
                 f"create svc/{namespace}/{name}",
-                self._core.create_namespaced_service,
-                lambda: self.raw_service(namespace, name),
-                namespace,
+                _path("services", namespace),
                 body,
+                lambda: self.raw_service(namespace, name),
             )
         )
 
     def raw_service(self, namespace: str, name: str) -> Raw:
         """A Service as JSON."""
-        return self._raw(
-            f"read svc/{namespace}/{name}", self._core.read_namespaced_service, name, namespace
-        )
+        return self._json(f"read svc/{namespace}/{name}", "GET", _path("services", namespace, name))
 
     def read_service(self, namespace: str, name: str) -> ServiceInfo:
         """A fresh read of one Service."""
@@ -366,32 +345,23 @@ class Cluster(Watch, Exec, Objects):
 
     def services(self, namespace: str) -> list[ServiceInfo]:
         """Services of a namespace."""
-        body = self._raw(
-            f"list services in {namespace}", self._core.list_namespaced_service, namespace
-        )
-        return [service_info(item) for item in body.get("items") or []]
+        items = self._items(f"list services in {namespace}", _path("services", namespace))
+        return [service_info(item) for item in items]
 
     def delete_service(self, namespace: str, name: str) -> None:
         """Delete a Service."""
-        self._call(
-            f"delete svc/{namespace}/{name}",
-            self._core.delete_namespaced_service,
-            name,
-            namespace,
-        )
+        self._delete(f"delete svc/{namespace}/{name}", _path("services", namespace, name))
 
     # ........................................................................ endpointslices
 
     def raw_endpoint_slices(self, namespace: str, service: str | None = None) -> list[Raw]:
         """EndpointSlices as JSON, of one Service or of the whole namespace."""
-        selector = f"kubernetes.io/service-name={service}" if service else ""
-        body = self._raw(
+        selector = f"kubernetes.io/service-name={service}" if service else None
+        return self._items(
             f"list endpointslices in {namespace}",
-            self._discovery.list_namespaced_endpoint_slice,
-            namespace,
-            label_selector=selector,
+            _path("endpointslices", namespace),
+            {"labelSelector": selector},
         )
-        return list(body.get("items") or [])
 
     def endpoints(self, namespace: str, service: str) -> EndpointSet:
         """The addresses the EndpointSlices of ``service`` list now."""
@@ -403,8 +373,8 @@ class Cluster(Watch, Exec, Objects):
 
     def events(self, namespace: str) -> list[EventInfo]:
         """Events of a namespace, oldest first."""
-        body = self._raw(f"list events in {namespace}", self._core.list_namespaced_event, namespace)
-        infos = [event_info(item) for item in body.get("items") or []]
+        items = self._items(f"list events in {namespace}", _path("events", namespace))
+        infos = [event_info(item) for item in items]
         return sorted(infos, key=lambda e: e.last_seen or datetime.min.replace(tzinfo=UTC))
 
     # ........................................................................ sweeping
@@ -425,9 +395,9 @@ class Cluster(Watch, Exec, Objects):
 
     def raw_list_all(self, kind: Kind, label_selector: str) -> list[Raw]:
         """Objects of ``kind`` in every namespace matching a label selector, as JSON."""
-        fn, args = self._list_function(kind, namespace=None)
-        body = self._raw(f"list {kind} {label_selector}", fn, *args, label_selector=label_selector)
-        return list(body.get("items") or [])
+        return self._items(
+            f"list {kind} {label_selector}", _path(kind), {"labelSelector": label_selector}
+        )
 
     def delete_object(self, kind: str, namespace: str | None, name: str) -> None:
         """Delete one object by kind (as ``list_labelled`` names it), namespace and name."""
@@ -436,18 +406,14 @@ class Cluster(Watch, Exec, Objects):
             "Pod": lambda: self.delete_pod(namespace or "", name),
             "Deployment": lambda: self.delete_deployment(namespace or "", name),
             "Service": lambda: self.delete_service(namespace or "", name),
-            "ReplicaSet": lambda: self._call(
+            "ReplicaSet": lambda: self._delete(
                 f"delete replicaset/{namespace}/{name}",
-                self._apps.delete_namespaced_replica_set,
-                name,
-                namespace,
-                propagation_policy="Background",
+                _path("replicasets", namespace, name),
+                propagation="Background",
             ),
-            "EndpointSlice": lambda: self._call(
+            "EndpointSlice": lambda: self._delete(
                 f"delete endpointslice/{namespace}/{name}",
-                self._discovery.delete_namespaced_endpoint_slice,
-                name,
-                namespace,
+                _path("endpointslices", namespace, name),
             ),
         }
         if kind not in deleters:

@@ -15,9 +15,9 @@ from typing import Any, Final
 import urllib3
 import yaml
 from kubernetes import client as k8s
-from kubernetes.stream import stream as k8s_stream
+from kubernetes.stream.ws_client import websocket_call
 
-from pytest_podnet.kube.calls import Api
+from pytest_podnet.kube.calls import Api, Query, _path
 from pytest_podnet.kube.errors import ExecTimeout, KubeError, _domain_error
 from pytest_podnet.kube.values import ExecResult
 
@@ -109,32 +109,32 @@ class Exec(Api):
         *,
         stdin: bool = False,
     ) -> Iterator[Any]:
-        """The exec websocket of ``command``, closed for good on leaving; connection and
-        handshake failures as domain errors."""
-        # stream() swaps the request method of the ApiClient it is given while it runs; a client
-        # of its own keeps concurrent calls on the shared client unaffected.
-        api_client = k8s.ApiClient(self._configuration)
+        """The exec websocket of ``command`` (a new one per call), closed for good on leaving;
+        connection and handshake failures as domain errors."""
+        query: Query = {
+            "command": command,
+            "container": container,
+            "stderr": True,
+            "stdin": stdin,
+            "stdout": True,
+            "tty": False,
+        }
+
+        def open_stream() -> Any:
+            # Serialised on each try: the bearer token may have been refreshed meanwhile.
+            method, url, headers, _, _ = self._serialize(
+                "GET", _path("pods", namespace, pod, "exec"), query=query, accept="*/*"
+            )
+            return websocket_call(  # type: ignore[no-untyped-call]
+                self._configuration,
+                method,
+                url,
+                headers=headers,
+                _preload_content=False,
+                _request_timeout=(self.connect_timeout, timeout),
+            )
+
         try:
-            core = k8s.CoreV1Api(api_client)
-            kwargs: dict[str, Any] = {}
-            if container:
-                kwargs["container"] = container
-
-            def open_stream(**_: Any) -> Any:
-                return k8s_stream(
-                    core.connect_get_namespaced_pod_exec,
-                    pod,
-                    namespace,
-                    command=command,
-                    stderr=True,
-                    stdin=stdin,
-                    stdout=True,
-                    tty=False,
-                    _preload_content=False,
-                    _request_timeout=(self.connect_timeout, timeout),
-                    **kwargs,
-                )
-
             response = self._call(what, open_stream)
             try:
                 yield response
@@ -154,8 +154,6 @@ class Exec(Api):
             if isinstance(exc, k8s.ApiException):
                 raise _domain_error(exc, what) from exc
             raise KubeError(f"{what}: {type(exc).__name__}: {exc}") from exc
-        finally:
-            api_client.close()  # type: ignore[no-untyped-call]
 
 
 def _exit_code(status_text: str, what: str) -> int:

@@ -8,73 +8,47 @@ log while it runs (``follow_pod_log``) and reads it whole once it has ended
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, Final
+from collections.abc import Iterator
+from typing import Final
 
 import urllib3
-from kubernetes import client as k8s
 
-from pytest_podnet.kube.calls import Api
+from pytest_podnet.kube.calls import Api, _path
 from pytest_podnet.kube.values import Raw
 
-#: Kinds ``create_object`` and ``delete_kind`` handle (besides namespaces, in ``Cluster``).
-OBJECT_KINDS: Final = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Job", "DaemonSet")
+#: Kinds ``create_object`` and ``delete_kind`` handle (besides namespaces, in ``Cluster``), and
+#: their resource names in the API's paths.
+_OBJECT_RESOURCES: Final = {
+    "ServiceAccount": "serviceaccounts",
+    "ClusterRole": "clusterroles",
+    "ClusterRoleBinding": "clusterrolebindings",
+    "Job": "jobs",
+    "DaemonSet": "daemonsets",
+}
+OBJECT_KINDS: Final = tuple(_OBJECT_RESOURCES)
 
 
 class Objects(Api):
     """``Cluster.create_object``, ``delete_kind``, ``read_job``, ``follow_pod_log``, ..."""
 
-    def _functions(self, kind: str) -> tuple[Callable[..., Any], Callable[..., Any], bool]:
-        """(create, delete, namespaced) of ``kind``."""
-        batch = k8s.BatchV1Api(self._api_client)
-        rbac = k8s.RbacAuthorizationV1Api(self._api_client)
-        apps = k8s.AppsV1Api(self._api_client)
-        table: dict[str, tuple[Callable[..., Any], Callable[..., Any], bool]] = {
-            "ServiceAccount": (
-                self._core.create_namespaced_service_account,
-                self._core.delete_namespaced_service_account,
-                True,
-            ),
-            "ClusterRole": (rbac.create_cluster_role, rbac.delete_cluster_role, False),
-            "ClusterRoleBinding": (
-                rbac.create_cluster_role_binding,
-                rbac.delete_cluster_role_binding,
-                False,
-            ),
-            "Job": (batch.create_namespaced_job, batch.delete_namespaced_job, True),
-            "DaemonSet": (
-                apps.create_namespaced_daemon_set,
-                apps.delete_namespaced_daemon_set,
-                True,
-            ),
-        }
-        if kind not in table:
-            raise ValueError(f"cannot handle kind {kind!r}: one of {list(OBJECT_KINDS)}")
-        return table[kind]
-
     def create_object(self, body: Raw) -> Raw:
         """Create one object of the ``OBJECT_KINDS`` from a manifest dict; return it as served."""
         kind, meta = body["kind"], body["metadata"]
-        create, _, namespaced = self._functions(kind)
         ref = f"{kind.lower()}/{meta.get('namespace', '')}/{meta['name']}".replace("//", "/")
-        args = (meta["namespace"], body) if namespaced else (body,)
-        return self._raw(f"create {ref}", create, *args)
+        path = _path(_resource(kind), meta.get("namespace"))
+        return self._json(f"create {ref}", "POST", path, body=body)
 
     def delete_kind(self, kind: str, namespace: str | None, name: str) -> None:
         """Delete one object of the ``OBJECT_KINDS``, its dependents in the background."""
-        _, delete, namespaced = self._functions(kind)
-        args = (name, namespace) if namespaced else (name,)
-        self._call(
+        self._delete(
             f"delete {kind.lower()}/{namespace + '/' if namespace else ''}{name}",
-            delete,
-            *args,
-            propagation_policy="Background",
+            _path(_resource(kind), namespace, name),
+            propagation="Background",
         )
 
     def read_job(self, namespace: str, name: str) -> Raw:
         """A Job as JSON (``NotFound`` once it is gone)."""
-        batch = k8s.BatchV1Api(self._api_client)
-        return self._raw(f"read job/{namespace}/{name}", batch.read_namespaced_job, name, namespace)
+        return self._json(f"read job/{namespace}/{name}", "GET", _path("jobs", namespace, name))
 
     def follow_pod_log(self, namespace: str, name: str, *, until: float) -> Iterator[str]:
         """The lines a Pod's (only) container logs, as it logs them, until it ends or the
@@ -84,13 +58,11 @@ class Objects(Api):
         remaining = until - time.monotonic()
         if remaining <= 0:
             return
-        response = self._call(
+        response = self._request(
             what,
-            self._core.read_namespaced_pod_log,
-            name,
-            namespace,
-            follow=True,
-            _preload_content=False,
+            "GET",
+            _path("pods", namespace, name, "log"),
+            query={"follow": True},
             timeout=remaining,
         )
         pending = b""
@@ -108,3 +80,9 @@ class Objects(Api):
             return
         finally:
             response.release_conn()
+
+
+def _resource(kind: str) -> str:
+    if kind not in _OBJECT_RESOURCES:
+        raise ValueError(f"cannot handle kind {kind!r}: one of {list(OBJECT_KINDS)}")
+    return _OBJECT_RESOURCES[kind]

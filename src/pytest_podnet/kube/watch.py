@@ -11,7 +11,7 @@ import urllib3
 from kubernetes import client as k8s
 from kubernetes.watch.watch import iter_resp_lines
 
-from pytest_podnet.kube.calls import Api
+from pytest_podnet.kube.calls import Api, _path
 from pytest_podnet.kube.errors import _domain_error, _is_transient
 from pytest_podnet.kube.values import Kind, Raw, _meta
 
@@ -35,15 +35,15 @@ class Watch(Api):
         (timeout, 410 Gone, a transient error) is resumed with a fresh list, so no change is
         missed. The caller stops early by breaking out of the loop.
         """
-        fn, args = self._list_function(kind, namespace)
+        path = _path(kind, namespace)
         selectors: dict[str, str] = {}
         if label_selector:
-            selectors["label_selector"] = label_selector
+            selectors["labelSelector"] = label_selector
         if field_selector:
-            selectors["field_selector"] = field_selector
+            selectors["fieldSelector"] = field_selector
         what = f"watch {kind} in {namespace or 'all namespaces'} {selectors}"
         while (remaining := until - time.monotonic()) > 0:
-            body = self._raw(what, fn, *args, **selectors)
+            body = self._json(what, "GET", path, query=selectors)
             objects = {_meta(item)["name"]: item for item in body.get("items") or []}
             version = _meta(body).get("resourceVersion", "")
             yield dict(objects)
@@ -51,15 +51,17 @@ class Watch(Api):
             if remaining <= 0:
                 return
             try:
-                response = fn(
-                    *args,
-                    watch=True,
-                    resource_version=version,
-                    timeout_seconds=max(1, math.ceil(remaining)),
-                    allow_watch_bookmarks=True,
-                    _preload_content=False,
-                    _request_timeout=(self.connect_timeout, remaining + 5),
-                    **selectors,
+                response = self._send(
+                    "GET",
+                    path,
+                    timeout=(self.connect_timeout, remaining + 5),
+                    query={
+                        **selectors,
+                        "watch": True,
+                        "resourceVersion": version,
+                        "timeoutSeconds": max(1, math.ceil(remaining)),
+                        "allowWatchBookmarks": True,
+                    },
                 )
             except (k8s.ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
                 if isinstance(exc, k8s.ApiException) and not _is_transient(exc):
