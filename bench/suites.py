@@ -13,14 +13,19 @@ wall time to ours with ``-n 2`` is printed.
 Besides each profile's wall time it reads, from each run's JSON verdict, the seconds every check
 spent per phase (the façade's ``phase_seconds``: create -> Ready, actions, probes, observe,
 teardown; the rest is the check's own code and its namespace), summed over the checks, and the
-time outside any check (pytest's start, preflight, reports: wall minus the checks' durations,
-serial run only).
+plugin's own overhead: the time outside any check (pytest's start, preflight, reports: wall
+minus the checks' durations, serial run only) and the CPU seconds of the pytest processes
+(``runner_cpu_s``: pytest, the plugin and its xdist workers) beside the CPU seconds the whole
+machine was busy during the run (``machine_cpu_s``: the cluster's daemons, containers and the
+runner; the rest of the machine is idle here).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -28,7 +33,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from pytest_podnet import phases
 
@@ -44,9 +49,24 @@ SCALE_END = "<!-- bench/suites.py --scale end -->"
 CROSS_NODE = "test_pod_to_pod_traffic_keeps_the_sender_pod_ip[cross-node]"
 
 
+def busy_cpu_seconds() -> float:
+    """CPU seconds the machine has been busy since boot (all cores: user, nice, system, irq,
+    softirq; idle and iowait left out), from /proc/stat."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds() -> float:
+    """CPU seconds of this process's waited-for children (the pytest run and its workers)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run(kubeconfig: str, extra: list[str]) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "verdict.json"
+        busy, runner = busy_cpu_seconds(), children_cpu_seconds()
         started = time.monotonic()
         completed = subprocess.run(
             [
@@ -67,12 +87,16 @@ def run(kubeconfig: str, extra: list[str]) -> dict[str, object]:
             text=True,
         )
         seconds = time.monotonic() - started
+        runner = children_cpu_seconds() - runner
+        busy = busy_cpu_seconds() - busy
         checks = json.loads(report.read_text())["checks"] if report.exists() else []
     outcomes = [c["outcome"] for c in checks]
     return {
         "seconds": round(seconds, 1),
         "exit": completed.returncode,
         **{outcome: outcomes.count(outcome) for outcome in OUTCOMES},
+        "runner_cpu_s": round(runner, 1),
+        "machine_cpu_s": round(busy, 1),
         "checks_s": round(sum(c["duration"] for c in checks), 1),
         "phases_s": phase_totals(checks),
         "node_pairs": {
@@ -94,38 +118,50 @@ def phase_totals(checks: list[dict[str, object]]) -> dict[str, float]:
     return {phase: round(seconds, 1) for phase, seconds in totals.items()}
 
 
-def markdown(figures: dict[str, dict[str, object]], nodes: int) -> str:
+def markdown(figures: dict[str, dict[str, object]], nodes: int, rounds: int) -> str:
     """The figures as the table docs/suites.md shows (needs the serial profile)."""
     lines = [
-        f"Written by `python bench/suites.py --update-docs` on {datetime.now(UTC):%Y-%m-%d %H:%M} "
-        f"UTC (embedded {nodes}-node cluster; one round each).",
+        f"Written by `python bench/suites.py --rounds {rounds}"
+        f"{' --upstream' if 'upstream' in figures else ''} --update-docs` on"
+        f" {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (embedded {nodes}-node cluster; {rounds}"
+        f" round{'s' if rounds > 1 else ''} of each profile, one after another).",
         "",
-        "| profile | exit | " + " | ".join(OUTCOMES) + " | wall (median) |",
-        "|---|---|" + "---|" * len(OUTCOMES) + "---|",
+        "| profile | exit | " + " | ".join(OUTCOMES) + " | wall: median (min-max) | pytest"
+        " processes' CPU | machine busy CPU |",
+        "|---|---|" + "---|" * len(OUTCOMES) + "---|---|---|",
     ]
     for name, figure in figures.items():
         if name == "upstream":
             continue
-        first = figure["runs"][0]  # type: ignore[index]
-        counts = " | ".join(str(first[o]) for o in OUTCOMES)
-        lines.append(f"| {name} | {first['exit']} | {counts} | {figure['median_s']} s |")
+        runs = cast(list[dict[str, Any]], figure["runs"])
+        walls = [r["seconds"] for r in runs]
+        exits = ",".join(sorted({str(r["exit"]) for r in runs}))
+        counts = " | ".join(str(runs[0][o]) for o in OUTCOMES)
+        runner = statistics.median(r["runner_cpu_s"] for r in runs)
+        machine = statistics.median(r["machine_cpu_s"] for r in runs)
+        lines.append(
+            f"| {name} | {exits} | {counts} | {figure['median_s']} s ({min(walls)}-{max(walls)})"
+            f" | {runner:.1f} s | {machine:.1f} s |"
+        )
     if "upstream" in figures:
-        theirs = figures["upstream"]["runs"][0]  # type: ignore[index]
+        theirs = cast(list[dict[str, Any]], figures["upstream"]["runs"])[0]
         lines += [
             "",
             f"Upstream e2e, the {theirs['specs_focused']} specs that overlap G2/G3"
             f" (bench/upstream.py), `ginkgo --procs={theirs['procs']}` on the same cluster:"
             f" {theirs['ran']} ran, {theirs['passed']} passed, {theirs['seconds']} s wall,"
-            f" {figures['upstream'].get('ratio_to_xdist_2')} x our `-n 2` wall time.",
+            f" {figures['upstream'].get('ratio_to_xdist_2')} x our `-n 2` median wall time.",
         ]
-    serial = figures["serial"]["runs"][0]  # type: ignore[index]
+    serial = cast(list[dict[str, Any]], figures["serial"]["runs"])[0]
     spent: dict[str, float] = serial["phases_s"]
     checks = serial["checks_s"]
     lines += [
         "",
-        f"Where the serial run's time went: {serial['seconds']} s wall, of which {checks} s in"
-        f" the checks and {round(serial['seconds'] - checks, 1)} s outside any check (pytest's"
-        " start, preflight, reports). Seconds per phase, summed over the checks:",
+        f"Where the first serial run's time went: {serial['seconds']} s wall, of which {checks} s"
+        f" in the checks and {round(serial['seconds'] - checks, 1)} s outside any check (the"
+        " plugin's own overhead: the interpreter, pytest and the plugin starting, preflight,"
+        " collection, the verdict). Seconds per phase, summed over the checks (`rest`: the"
+        " check's own code, its namespace's set-up and the fixtures):",
         "",
         "| phase | seconds | share of the checks' time |",
         "|---|---|---|",
@@ -232,7 +268,7 @@ def main() -> None:
             cluster.down()
     print(json.dumps(figures, indent=2))
     if args.update_docs:
-        update_docs(markdown(figures, args.nodes))
+        update_docs(markdown(figures, args.nodes, args.rounds))
 
 
 if __name__ == "__main__":

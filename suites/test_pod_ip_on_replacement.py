@@ -104,8 +104,10 @@ def test_old_ip_stops_serving_the_old_workload(podnet):
     # Pod's node and only once the old Pod is gone, where the freed IP lives. An IPAM that hands
     # it straight back is then caught every run, not only when the scheduler happens to.
     echo = podnet.echo_deployment(replicas=len(podnet.nodes()))
-    client = podnet.client_pod()
     old = podnet.pods(echo)[0]
+    # From the old Pod's node: the call to the old IP stays on that node's bridge, where a
+    # replacement that got the IP answers it.
+    client = podnet.probe_pods()[old.node]
     expect_answering_as_itself(podnet, client, old)
 
     with podnet.step(f"delete {old.ref} ({old.ip} on {old.node})"):

@@ -97,7 +97,7 @@ def test_udp_and_tcp_flows_to_a_cluster_ip_move_to_the_replacement_backend(podne
     sending. The same for a TCP client that reconnects for every call. The outage of each (last
     answer from the old Pod to first from the new) is recorded per node."""
     echo = podnet.echo_deployment(replicas=1)
-    clients = podnet.client_pods([n.name for n in podnet.nodes()])
+    clients = podnet.probe_pods()
     svc = podnet.service_for(echo)
     (old,) = podnet.pods(echo)
     udp = podnet.udp_flows(clients, svc, answered_by=[old.name])
@@ -137,7 +137,7 @@ def test_udp_flow_to_a_gone_backend_never_reaches_a_pod_of_another_workload(podn
     out round-robin, so on most clusters it does not, and the check then shows only that the
     flow reaches nobody; the sensitivity tests force the reuse with the ``ip-reuse`` fault)."""
     echo = podnet.echo_deployment(replicas=1)
-    clients = podnet.client_pods([n.name for n in podnet.nodes()])
+    clients = podnet.probe_pods()
     svc = podnet.service_for(echo)
     (gone,) = podnet.pods(echo)
     udp = podnet.udp_flows(clients, svc, answered_by=[gone.name])

@@ -160,6 +160,9 @@ class Podnet:
     node_selector: str | None = None
     #: The session's shared probe Pods (``probe_pods``); None: every check makes its own.
     probe_pool: ProbePool | None = None
+    #: The UDP source port of this check's flows (one more for a second IP family): the
+    #: checks of different xdist workers run flows side by side in the shared probe Pods.
+    flow_source_port: int = flows.SOURCE_PORT
     #: Namespaces a failure's diagnostics read (the plugin's list for this test).
     diagnosed_namespaces: list[str] = field(default_factory=list)
     undo: cleanup.UndoStack = field(default_factory=cleanup.UndoStack)
@@ -329,11 +332,12 @@ class Podnet:
     @timed("create_ready")
     def probe_pods(self) -> dict[str, PodInfo]:
         """A netexec Pod to probe from on every node the checks use, by node, shared by the
-        checks of this session (``probepool``): created once, and handed out again only once
-        read back healthy (same UID and IP, Running, Ready, never restarted), replaced
-        otherwise. For sending probes and answering them only: do not change them, run flows
-        from them, or expect them in this check's namespace; ``client_pods`` makes Pods of the
-        check's own for that."""
+        checks of this run (``probepool``): created once, and handed out again only once read
+        back healthy (same UID and IP, Running, Ready, never restarted), replaced otherwise.
+        For sending probes, answering them and running flows (``udp_flows``, ``tcp_flows``:
+        stopped when the check ends): do not change them, leave anything else running in them,
+        or expect them in this check's namespace; ``client_pods`` makes Pods of the check's
+        own for that."""
         nodes = [n.name for n in self.nodes()]
         if self.probe_pool is None:
             return self.client_pods(nodes, prefix="probe")
@@ -1050,12 +1054,24 @@ class Podnet:
                 target,
                 lifetime=lifetime,
                 scale=self.timeout_scale,
-                source_port=flows.SOURCE_PORT + i,
+                source_port=self.flow_source_port + i,
+                tag=self.namespace,
             )
 
         running = concurrently.each(start, list(starts))
+        # Flows in Pods the check does not own (the shared probe Pods) end with the check;
+        # its own Pods take theirs with them.
+        shared: dict[str, list[flows.Flow]] = {}
+        for flow in running.values():
+            if flow.source.namespace != self.namespace:
+                shared.setdefault(flow.source.ref, []).append(flow)
+        for ref, started in shared.items():
+            self.undo.push(f"flows in {ref}", functools.partial(self._stop_flows, started))
         self.wait_flows(running, answered_by=answered_by, context="before any change")
         return running
+
+    def _stop_flows(self, started: Sequence[flows.Flow]) -> None:
+        flows.stop(self.cluster, started, scale=self.timeout_scale)
 
     @_once_echoes_ready("probes")
     def wait_flows(

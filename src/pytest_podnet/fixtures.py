@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pytest_podnet import kube, phases, probepool, waits, workloads
+from pytest_podnet import flows, kube, phases, probepool, waits, workloads
 from pytest_podnet.facade import (  # re-exported: checks and tests import them from here too
     REPLACEMENT_KINDS,
     Convergence,
@@ -224,6 +224,7 @@ def podnet(
         ip_reuse=settings.ip_reuse,
         node_selector=settings.node_selector,
         probe_pool=podnet_probe_pool,
+        flow_source_port=flows.source_port_for(os.environ.get("PYTEST_XDIST_WORKER")),
         diagnosed_namespaces=diagnosed,
     )
     _create_namespace(request.config, podnet_cluster, name, item.nodeid)

@@ -39,6 +39,17 @@ CALL_TIMEOUT: Final = 1
 #: The flow's fixed source port: below Linux's ephemeral range (32768-60999), so no probe batch
 #: in the same Pod is handed it by the kernel.
 SOURCE_PORT: Final = 30081
+#: Source ports a set of flows takes (one per IP family of a dual-stack Service).
+PORTS_PER_SET: Final = 2
+
+
+def source_port_for(worker: str | None) -> int:
+    """The first UDP source port of the flows of xdist worker ``worker`` (``gw3``; None: the
+    one process of a run without xdist), so that workers' flows in one shared Pod differ."""
+    digits = "".join(c for c in worker or "" if c.isdigit())
+    return SOURCE_PORT + PORTS_PER_SET * int(digits or 0)
+
+
 #: The script a flow runs (package data); its header documents its arguments and output.
 SCRIPT_RESOURCE: Final = "scripts/flow.sh"
 #: The script that follows a flow's log as it is written (``follow``).
@@ -65,6 +76,8 @@ class Flow:
     source_port: int
     log: str
     kept: bool = False
+    #: The flow's process in its Pod (``stop`` ends it).
+    pid: int | None = None
 
     def __str__(self) -> str:
         if self.target.protocol == probes.UDP:
@@ -105,11 +118,13 @@ def start(
     scale: float = 1.0,
     source_port: int = SOURCE_PORT,
     kept: bool = False,
+    tag: str = "",
 ) -> Flow:
     """Start a flow of ``target.request`` calls from ``source`` to ``target`` (a UDP or HTTP
-    ``Probe``) that stops by itself after ``lifetime`` seconds (or with its Pod); return at once.
-    A UDP flow sends from ``source_port``; an HTTP flow from a new port every call, or with
-    ``kept`` every call on one connection kept open."""
+    ``Probe``) that stops by itself after ``lifetime`` seconds (or with its Pod, or ``stop``);
+    return at once. A UDP flow sends from ``source_port``; an HTTP flow from a new port every
+    call, or with ``kept`` every call on one connection kept open. ``tag`` goes into the name of
+    the flow's log (a Pod shared by checks runs flows of several)."""
     if target.protocol not in (probes.UDP, probes.HTTP):
         raise ValueError(f"a flow is UDP or HTTP; {target.ref} is probed over {target.protocol}")
     if kept and target.protocol != probes.HTTP:
@@ -117,8 +132,10 @@ def start(
     if target.protocol == probes.HTTP:
         source_port = 0
     mode = "kept" if kept else target.protocol
-    # One log per flow: a Pod may run several (one per path, for the disruption monitor).
-    log = f"/tmp/podnet/flow-{mode}-{source_port}-{target.ip}-{target.port}.log"
+    # One log per flow: a Pod may run several (one per path, for the disruption monitor; of
+    # several checks, in a shared probe Pod).
+    name = "-".join(p for p in (tag, mode, str(source_port), target.ip, str(target.port)) if p)
+    log = f"/tmp/podnet/flow-{name}.log"
     args = [
         log,
         mode,
@@ -131,8 +148,8 @@ def start(
         str(max(1, round(lifetime))),
     ]
     # The flow outlives this exec: its stdio goes to /dev/null, so the exec stream closes as
-    # soon as the outer shell has put it in the background.
-    launcher = 'bash -c "$0" podnet-flow "$@" </dev/null >/dev/null 2>&1 &'
+    # soon as the outer shell has put it in the background and said its process id.
+    launcher = 'bash -c "$0" podnet-flow "$@" </dev/null >/dev/null 2>&1 & echo "$!"'
     result = cluster.exec(
         source.namespace,
         source.name,
@@ -145,7 +162,24 @@ def start(
             f"could not start a flow in {source.ref}: exit {result.exit_code}: "
             f"{(result.stderr or result.stdout).strip()[-300:]}"
         )
-    return Flow(source, target, source_port, log, kept)
+    pid = result.stdout.strip()
+    return Flow(source, target, source_port, log, kept, int(pid) if pid.isdigit() else None)
+
+
+def stop(cluster: kube.Cluster, running: Sequence[Flow], *, scale: float = 1.0) -> None:
+    """End the flows of ``running`` (all in one Pod) at once: one exec. A flow that already
+    stopped is no error."""
+    pids = [str(f.pid) for f in running if f.pid is not None]
+    if not pids:
+        return
+    source = running[0].source
+    cluster.exec(
+        source.namespace,
+        source.name,
+        ["bash", "-c", 'kill "$@" 2>/dev/null; :', "podnet-stop", *pids],
+        timeout=waits.EXEC_OVERHEAD.scaled(scale),
+        container=workloads.CONTAINER,
+    )
 
 
 def read(

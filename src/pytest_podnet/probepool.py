@@ -16,9 +16,10 @@ process to ask creates them and the others find them (a create that meets the ob
 as its creation by another); the process that runs the session (the xdist controller, or the one
 process) deletes the namespace at the end (``close_shared``).
 
-What a check that takes them must not do: change them, leave a process running in them (flows
-run in their own clients, ``Podnet.client_pods``), or need them in its own namespace (a Service's
-short name resolves only there). Everything else about them is what ``client_pods`` makes.
+What a check that takes them must not do: change them, leave a process running in them past
+its end (its flows are stopped when it ends, and use UDP source ports of its xdist worker's
+own), or need them in its own namespace (a Service's short name resolves only there).
+Everything else about them is what ``client_pods`` makes.
 """
 
 from __future__ import annotations
