@@ -64,15 +64,21 @@ else
          fi ;;
     esac
   done
-  # The whole of tests/ in two sessions: the unit tests on 2 xdist workers (~240 inner pytest
-  # sessions, CPU-bound: 163 s one at a time), then everything that uses the cluster, one test
-  # at a time (faults and lifecycle tests take the whole cluster). Exit 5 (nothing collected)
-  # of one session is fine when the other ran tests: a -k or -m that matches only there.
-  unit=0 rest=0
-  "$VENV/bin/python" -m pytest -n 2 tests/unit "$@" || unit=$?
-  cluster_tests tests/ --ignore=tests/unit "$@" || rest=$?
-  if [ "$unit" = 5 ] && [ "$rest" != 5 ]; then unit=0; fi
-  if [ "$rest" = 5 ] && [ "$unit" != 5 ]; then rest=0; fi
-  if [ "$unit" != 0 ]; then exit "$unit"; fi
-  exit "$rest"
+  # The whole of tests/ in three sessions: the unit tests on 2 xdist workers (~270 inner pytest
+  # sessions, CPU-bound), the integration tests on 3 (each in namespaces of its own, mostly
+  # waiting on the cluster), then the tests that take the whole cluster (faults, restarts,
+  # other dataplanes), one at a time. Exit 5 (nothing collected) of a session is fine when
+  # another ran tests: a -k or -m that matches only there.
+  codes=()
+  "$VENV/bin/python" -m pytest -n 2 tests/unit "$@" && codes+=(0) || codes+=($?)
+  cluster_tests -n 3 tests/integration "$@" && codes+=(0) || codes+=($?)
+  cluster_tests tests/ --ignore=tests/unit --ignore=tests/integration "$@" && codes+=(0) ||
+    codes+=($?)
+  for code in "${codes[@]}"; do
+    if [ "$code" != 0 ] && [ "$code" != 5 ]; then exit "$code"; fi
+  done
+  for code in "${codes[@]}"; do
+    if [ "$code" = 0 ]; then exit 0; fi
+  done
+  exit 5
 fi
