@@ -1,12 +1,14 @@
-"""Flows: a client that keeps calling one target, kept going inside its Pod, read back in batches.
+"""Flows: a client that keeps calling one target, kept going inside its Pod, followed as it goes.
 
 A probe batch makes every call a new flow (a fresh source port, a fresh conntrack entry), which is
 what a check of "the dataplane balances new connections" needs. A real UDP client (a DNS resolver,
 a syslog or statsd agent) instead keeps one socket, so the dataplane keeps ONE conntrack entry for
 it, and a stale entry keeps it on a backend that is gone. A flow reproduces that client: the
 script ``scripts/flow.sh`` calls the target every ``INTERVAL`` seconds from one fixed source port,
-in the background of the source Pod, until it stops by itself; one exec starts it and each read
-is one exec, so a minute of calls costs a handful of execs, not one per call.
+in the background of the source Pod, until it stops by itself (or ``stop``); one exec starts
+it, and one exec follows it through a wait or an observation window, its calls read as they are
+written (``follow``; ``read`` takes all of them at once), so a minute of calls costs a handful of
+execs, not one per call.
 
 A TCP flow (``probes.HTTP``) is the other client a replacement must not strand: one that opens a
 new connection for every request (a kernel-chosen source port each time), as HTTP clients without

@@ -200,10 +200,10 @@ EXPECTATIONS = [
         "ip-reuse",
         "G1",
         frozenset(G1_REPLACEMENT),
-        # Two workers since the wrapper keeps the freed IP per namespace (every check has its
-        # own): a concurrent check's Pod can no longer take it (with one freed IP per node, a
-        # -n 2 run once MISSED test_deleted_replica_comes_back_with_a_new_uid_and_a_new_ip).
-        # A -n 2 run on 2026-12-02 caught all six, in 189 s.
+        # Two workers since the wrapper keeps a freed IP back for its namespace (every check
+        # has its own): a concurrent check's Pod can no longer take it (with one freed IP per
+        # node, a -n 2 run once MISSED test_deleted_replica_comes_back_with_a_new_uid_and_a_new_ip;
+        # with the IP freed for anyone's next Pod, one on 2026-12-06 MISSED [eviction]).
         collateral={
             **{
                 c: "a reused IP keeps its predecessor's neighbour (ARP) entries for up to ~45 s,"

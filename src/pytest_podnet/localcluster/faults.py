@@ -7,6 +7,7 @@ directory, so `fault list` shows what is applied and `fault remove` (or `cluster
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -357,42 +358,57 @@ def _remove_stale_dns(nodes: list[Node]) -> None:
 
 # --- ip-reuse ----------------------------------------------------------------------------------
 
-#: host-local wrapper: remembers, per Kubernetes namespace, the last IP a DEL freed and asks
-#: host-local for it on the next ADD in that namespace (host-local honours `IP=` in CNI_ARGS), so
-#: a replacement Pod gets its predecessor's IP back. Per namespace, because other runs' and
+#: host-local wrapper: an IP a DEL frees is kept back for the Pod's Kubernetes namespace, and the
+#: next ADD in that namespace asks host-local for it (host-local honours `IP=` in CNI_ARGS), so a
+#: replacement Pod gets its predecessor's IP back. Per namespace, because other runs' and
 #: checks' namespaces are torn down in the background and their DELs would otherwise hand the
-#: replacement some other Pod's IP (a CI run on 2026-12-02 MISSED a delete that way). An ADD
-#: waits up to 6 s for a DEL only while the namespace still has a Pod on this node (a
-#: predecessor that may be torn down a moment after its replacement starts).
+#: replacement some other Pod's IP (a CI run on 2026-12-02 MISSED a delete that way). Kept back,
+#: because host-local would otherwise hand the freed IP to the next Pod of any namespace that
+#: came first (a CI run on 2026-12-06 MISSED an eviction that way: a concurrent check's Pod got
+#: it): the DEL leaves the IP's reservation file in place, marked held for the namespace, under
+#: host-local's own lock (flock on the `lock` file of its data directory), and the ADD releases
+#: it just before asking for it. An ADD waits up to 6 s for a DEL only while the namespace still
+#: has a Pod on this node (a predecessor that may be torn down a moment after its replacement
+#: starts).
 IP_REUSE_WRAPPER = """#!/bin/bash
 # podnet fault ip-reuse: hand a freed Pod IP straight back to the next Pod of its namespace.
 real={real}
 data={data}/podnet
 ns=$(tr ';' '\\n' <<<"$CNI_ARGS" | sed -n 's/^K8S_POD_NAMESPACE=//p')
+held="{held_marker} ${{ns:-none}}"
 freed={data}/podnet-freed/${{ns:-none}}
 members={data}/podnet-members/${{ns:-none}}
-mkdir -p "${{freed%/*}}" "$members"
-if [ "$CNI_COMMAND" = DEL ] && [ -d "$data" ]; then
-  ip=$(grep -lx -- "$CNI_CONTAINERID" "$data"/* 2>/dev/null | head -n1)
-  [ -z "$ip" ] && ip=$(grep -l -- "^$CNI_CONTAINERID" "$data"/* 2>/dev/null | head -n1)
-  [ -n "$ip" ] && basename "$ip" > "$freed"
+mkdir -p "$freed" "$members" "$data"
+if [ "$CNI_COMMAND" = DEL ]; then
+  export CNI_CONTAINERID held freed data
+  flock "$data/lock" bash -c '
+    file=$(grep -lx -- "$CNI_CONTAINERID" "$data"/* 2>/dev/null | head -n1)
+    [ -z "$file" ] && file=$(grep -l -- "^$CNI_CONTAINERID" "$data"/* 2>/dev/null | head -n1)
+    if [ -n "$file" ]; then
+      printf "%s\\n" "$held" > "$file"
+      touch "$freed/${{file##*/}}"
+    fi'
   rm -f "$members/$CNI_CONTAINERID"
 fi
 if [ "$CNI_COMMAND" = ADD ]; then
   if [ -n "$(ls -A "$members")" ]; then
-    for _ in $(seq 30); do [ -s "$freed" ] && break; sleep 0.2; done
+    for _ in $(seq 30); do [ -n "$(ls -A "$freed")" ] && break; sleep 0.2; done
   fi
-  if [ -s "$freed" ]; then
-    ip=$(cat "$freed")
-    if [ ! -e "$data/$ip" ]; then
-      export CNI_ARGS="${{CNI_ARGS:+$CNI_ARGS;}}IP=$ip"
-      rm -f "$freed"
-    fi
-  fi
+  export held freed data
+  ip=$(flock "$data/lock" bash -c '
+    ip=$(ls -t "$freed" | head -n1)
+    [ -n "$ip" ] || exit 0
+    rm -f "$freed/$ip"
+    [ "$(head -n1 "$data/$ip" 2>/dev/null)" = "$held" ] || exit 0
+    rm -f "$data/$ip"
+    echo "$ip"')
+  [ -n "$ip" ] && export CNI_ARGS="${{CNI_ARGS:+$CNI_ARGS;}}IP=$ip"
   touch "$members/$CNI_CONTAINERID"
 fi
 exec "$real"
 """
+#: The first line of a reservation file that the ip-reuse fault holds back for a namespace.
+HELD_MARKER = "podnet-ip-reuse-held"
 
 
 def _wrap_host_local(n: Node, script: str) -> None:
@@ -414,7 +430,9 @@ def _add_ip_reuse(nodes: list[Node]) -> None:
         _wrap_host_local(
             n,
             IP_REUSE_WRAPPER.format(
-                real=node.SYSTEM_CNI_BIN / "host-local", data=node_root(n) / "ipam"
+                real=node.SYSTEM_CNI_BIN / "host-local",
+                data=node_root(n) / "ipam",
+                held_marker=HELD_MARKER,
             ),
         )
 
@@ -428,8 +446,14 @@ def _forget_neighbours(n: Node) -> None:
 def _remove_ip_reuse(nodes: list[Node]) -> None:
     for n in nodes:
         _unwrap_host_local(n)
+        ipam = node_root(n) / "ipam"
         for kept in ("podnet-freed", "podnet-members"):
-            shutil.rmtree(node_root(n) / "ipam" / kept, ignore_errors=True)
+            shutil.rmtree(ipam / kept, ignore_errors=True)
+        # IPs still held back for a namespace whose next Pod never came: free them.
+        for reservation in (ipam / "podnet").glob("*"):
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                if reservation.read_text().startswith(HELD_MARKER):
+                    reservation.unlink()
         _forget_neighbours(n)
 
 
@@ -590,10 +614,11 @@ FAULTS: dict[str, Fault] = {
         Fault(
             "ip-reuse",
             "G1 (strict): a replacement Pod gets the IP its predecessor just freed",
-            "the node's host-local IPAM wrapped to hand the last IP freed in a namespace to the"
-            " next Pod of that namespace (an ADD waits up to 6 s for a DEL while the namespace"
-            " still has a Pod on the node)",
-            "restore the plain host-local plugin, flush the node's neighbour cache",
+            "the node's host-local IPAM wrapped to keep each IP a Pod frees back for that Pod's"
+            " namespace and hand it to the namespace's next Pod (an ADD waits up to 6 s for a DEL"
+            " while the namespace still has a Pod on the node)",
+            "restore the plain host-local plugin, free the IPs still kept back, flush the node's"
+            " neighbour cache",
             _add_ip_reuse,
             _remove_ip_reuse,
             default_nodes="all",
