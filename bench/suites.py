@@ -1,7 +1,7 @@
 """Benchmark the conformance suites: wall time of a full run, serial and with `-n 2`.
 
-    sudo python bench/suites.py [--rounds N] [--kubeconfig PATH] [--nodes N] [--upstream]
-                                [--profiles serial,xdist-2,quick] [--update-docs]
+    sudo python bench/suites.py [--rounds N] [--pause SECONDS] [--kubeconfig PATH] [--nodes N]
+                                [--upstream] [--profiles serial,xdist-2,quick] [--update-docs]
 
 Runs against the embedded local cluster unless --kubeconfig is given (started with --nodes N,
 default 2, if none is running, and stopped afterwards only if this script started it). Prints
@@ -98,6 +98,12 @@ def run(kubeconfig: str, extra: list[str]) -> dict[str, object]:
         "runner_cpu_s": round(runner, 1),
         "machine_cpu_s": round(busy, 1),
         "checks_s": round(sum(c["duration"] for c in checks), 1),
+        # What did not pass, so a slow or failed round can be told from a fast one.
+        "not_passed": {
+            c["nodeid"].rsplit("::", 1)[-1]: (c.get("message") or "")[:500]
+            for c in checks
+            if c["outcome"] not in ("PASS", "SKIPPED")
+        },
         "phases_s": phase_totals(checks),
         "node_pairs": {
             c["nodeid"].rsplit("::", 1)[-1]: c["values"]["node_pairs"]
@@ -218,6 +224,13 @@ def scale_markdown(rows: list[dict[str, object]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=30.0,
+        help="seconds of rest before each run, so none starts while the last one's namespaces"
+        " are still being deleted (default 30)",
+    )
     parser.add_argument("--kubeconfig")
     parser.add_argument("--nodes", type=int, default=2, help="nodes of a local cluster we start")
     parser.add_argument("--profiles", default=",".join(PROFILES), help="comma-separated")
@@ -249,7 +262,11 @@ def main() -> None:
     try:
         for name in args.profiles.split(","):
             extra = PROFILES[name]
-            runs = [run(kubeconfig, extra) for _ in range(args.rounds)]
+            runs = []
+            for _ in range(args.rounds):
+                # Every run starts from a settled cluster: the last one's namespaces gone.
+                time.sleep(args.pause)
+                runs.append(run(kubeconfig, extra))
             figures[name] = {
                 "median_s": statistics.median(cast(float, r["seconds"]) for r in runs),
                 "runs": runs,

@@ -1282,14 +1282,40 @@ class Podnet:
     def _delete_draining(self, name: str) -> None:
         """Delete a Deployment made with ``drain_seconds`` without waiting out its Pods' drain
         (they would hold the namespace that long): scaled to zero first, so no Pod is made
-        again, then every Pod deleted with no grace period, then the Deployment."""
+        again; then every Pod's netexec told to exit at once, then every Pod deleted with no
+        grace period, then the Deployment.
+
+        Without the exit, the kubelet still gave each container its whole grace period
+        (``drain_seconds`` + 5) after the Pod was gone from the API: seen, three such Pods
+        running two minutes past their check, costing the next checks the kubelet's and
+        containerd's work on them."""
         with suppress(kube.NotFound):
             self.cluster.scale_deployment(self.namespace, name, 0)
         selector = waits.selector_string(workloads.workload_selector(name))
-        for pod in self.cluster.pods(self.namespace, selector):
+        pods = self.cluster.pods(self.namespace, selector)
+        concurrently.each(self._exit_netexec, pods)
+        for pod in pods:
             with suppress(kube.NotFound):
                 self.cluster.delete_pod(pod.namespace, pod.name, grace_period=0, uid=pod.uid)
         self.cluster.delete_deployment(self.namespace, name)
+
+    def _exit_netexec(self, pod: PodInfo) -> None:
+        """Ask ``pod``'s netexec to exit now, whatever drain it is in (its ``/exit`` endpoint,
+        no graceful shutdown). A Pod whose container is already gone is no error."""
+        with suppress(kube.KubeError):
+            self.cluster.exec(
+                pod.namespace,
+                pod.name,
+                [
+                    "curl",
+                    "-s",
+                    "-m",
+                    "2",
+                    f"http://127.0.0.1:{workloads.HTTP_PORT}/exit?timeout=0s",
+                ],
+                timeout=self.deadline(waits.EXEC_OVERHEAD),
+                container=workloads.CONTAINER,
+            )
 
     def _echo_of(self, pod: PodInfo) -> Echo:
         workload = pod.labels.get(workloads.WORKLOAD_LABEL)
