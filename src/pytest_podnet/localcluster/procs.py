@@ -26,6 +26,11 @@ STOP_GRACE = 10.0
 #: From spawn to the daemon's own program running: nsenter enters two namespaces and execs, in
 #: milliseconds; 10 s covers a machine whose cores are busy.
 DAEMON_EXEC = 10.0
+#: The Go garbage collector's target for every daemon (Go's default is 100): the cluster is CPU-bound
+#: on a small machine and its heaps are small, so trading memory for fewer collections pays. Measured
+#: on 2 cores, ``-n 2`` suites: 74 -> 63-67 CPU-seconds a run, 45 -> 39-42 s wall; the API server's
+#: resident memory grows by about 100 MiB. A ``GOGC`` in the caller's environment wins.
+DAEMON_GOGC = "400"
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,7 @@ def start(
     pid = os.posix_spawnp(
         command[0],
         command,
-        {**os.environ, **(env or {})},
+        {"GOGC": DAEMON_GOGC, **os.environ, **(env or {})},
         file_actions=[
             (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
             (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
