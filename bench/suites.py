@@ -104,6 +104,10 @@ def run(kubeconfig: str, extra: list[str]) -> dict[str, object]:
             for c in checks
             if c["outcome"] not in ("PASS", "SKIPPED")
         },
+        # A run that exits non-zero with every check passed failed outside the checks.
+        "output_tail": (
+            (completed.stdout + completed.stderr)[-2000:] if completed.returncode else ""
+        ),
         "phases_s": phase_totals(checks),
         "node_pairs": {
             c["nodeid"].rsplit("::", 1)[-1]: c["values"]["node_pairs"]
