@@ -26,11 +26,6 @@ STOP_GRACE = 10.0
 #: From spawn to the daemon's own program running: nsenter enters two namespaces and execs, in
 #: milliseconds; 10 s covers a machine whose cores are busy.
 DAEMON_EXEC = 10.0
-#: The Go garbage collector's target for every daemon (Go's default is 100). The cluster is
-#: CPU-bound on a small machine and its heaps are small, so fewer collections pay: measured on 2
-#: cores over two ``-n 2`` runs of the suites, the API server's GC took 2.2 CPU-seconds instead of
-#: 6.7, for 780 MiB resident instead of 400. A ``GOGC`` in the caller's environment wins.
-DAEMON_GOGC = "400"
 
 
 @dataclass(frozen=True)
@@ -89,7 +84,7 @@ def start(
     pid = os.posix_spawnp(
         command[0],
         command,
-        {"GOGC": DAEMON_GOGC, **os.environ, **(env or {})},
+        {**os.environ, **(env or {})},
         file_actions=[
             (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
             (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
