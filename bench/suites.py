@@ -17,7 +17,9 @@ plugin's own overhead: the time outside any check (pytest's start, preflight, re
 minus the checks' durations, serial run only) and the CPU seconds of the pytest processes
 (``runner_cpu_s``: pytest, the plugin and its xdist workers) beside the CPU seconds the whole
 machine was busy during the run (``machine_cpu_s``: the cluster's daemons, containers and the
-runner; the rest of the machine is idle here).
+runner; the rest of the machine is idle here). Before every run it times a fixed Python loop
+(``reference_s``): on a shared host the machine's speed drifts, and figures of two runs compare
+only beside it.
 """
 
 from __future__ import annotations
@@ -47,6 +49,18 @@ SCALE_BEGIN = "<!-- bench/suites.py --scale begin -->"
 SCALE_END = "<!-- bench/suites.py --scale end -->"
 #: The check whose node pairs the scale table shows (every ordered pair of distinct nodes).
 CROSS_NODE = "test_pod_to_pod_traffic_keeps_the_sender_pod_ip[cross-node]"
+#: Iterations of the fixed loop timed before every run (about 1.5 CPU-seconds here).
+REFERENCE_LOOP = 20_000_000
+
+
+def reference_seconds() -> float:
+    """CPU seconds a fixed Python loop takes now: this machine's speed drifts (by half within an
+    hour on a shared host), so two runs' figures compare only beside this."""
+    started = time.process_time()
+    total = 0
+    for i in range(REFERENCE_LOOP):
+        total += i
+    return round(time.process_time() - started, 2)
 
 
 def busy_cpu_seconds() -> float:
@@ -64,6 +78,7 @@ def children_cpu_seconds() -> float:
 
 
 def run(kubeconfig: str, extra: list[str]) -> dict[str, object]:
+    reference = reference_seconds()
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "verdict.json"
         busy, runner = busy_cpu_seconds(), children_cpu_seconds()
@@ -93,6 +108,7 @@ def run(kubeconfig: str, extra: list[str]) -> dict[str, object]:
     outcomes = [c["outcome"] for c in checks]
     return {
         "seconds": round(seconds, 1),
+        "reference_s": reference,
         "exit": completed.returncode,
         **{outcome: outcomes.count(outcome) for outcome in OUTCOMES},
         "runner_cpu_s": round(runner, 1),
@@ -137,8 +153,8 @@ def markdown(figures: dict[str, dict[str, object]], nodes: int, rounds: int) -> 
         f" round{'s' if rounds > 1 else ''} of each profile, one after another).",
         "",
         "| profile | exit | " + " | ".join(OUTCOMES) + " | wall: median (min-max) | pytest"
-        " processes' CPU | machine busy CPU |",
-        "|---|---|" + "---|" * len(OUTCOMES) + "---|---|---|",
+        " processes' CPU | machine busy CPU | reference loop |",
+        "|---|---|" + "---|" * len(OUTCOMES) + "---|---|---|---|",
     ]
     for name, figure in figures.items():
         if name == "upstream":
@@ -149,9 +165,10 @@ def markdown(figures: dict[str, dict[str, object]], nodes: int, rounds: int) -> 
         counts = " | ".join(str(runs[0][o]) for o in OUTCOMES)
         runner = statistics.median(r["runner_cpu_s"] for r in runs)
         machine = statistics.median(r["machine_cpu_s"] for r in runs)
+        reference = statistics.median(r["reference_s"] for r in runs)
         lines.append(
             f"| {name} | {exits} | {counts} | {figure['median_s']} s ({min(walls)}-{max(walls)})"
-            f" | {runner:.1f} s | {machine:.1f} s |"
+            f" | {runner:.1f} s | {machine:.1f} s | {reference:.2f} s |"
         )
     if "upstream" in figures:
         theirs = cast(list[dict[str, Any]], figures["upstream"]["runs"])[0]
@@ -160,7 +177,8 @@ def markdown(figures: dict[str, dict[str, object]], nodes: int, rounds: int) -> 
             f"Upstream e2e, the {theirs['specs_focused']} specs that overlap G2/G3"
             f" (bench/upstream.py), `ginkgo --procs={theirs['procs']}` on the same cluster:"
             f" {theirs['ran']} ran, {theirs['passed']} passed, {theirs['seconds']} s wall,"
-            f" {figures['upstream'].get('ratio_to_xdist_2')} x our `-n 2` median wall time.",
+            f" {figures['upstream'].get('ratio_to_xdist_2')} x our `-n 2` median wall time"
+            f" (reference loop before it: {theirs['reference_s']} s).",
         ]
     serial = cast(list[dict[str, Any]], figures["serial"]["runs"])[0]
     spent: dict[str, float] = serial["phases_s"]
@@ -278,7 +296,8 @@ def main() -> None:
         if args.upstream:
             import upstream
 
-            upstream_run = upstream.run(kubeconfig, procs=2)
+            reference = reference_seconds()
+            upstream_run = {**upstream.run(kubeconfig, procs=2), "reference_s": reference}
             figures["upstream"] = {"runs": [upstream_run]}
             ours = figures.get("xdist-2", {}).get("median_s")
             theirs = cast(float, upstream_run["seconds"])
