@@ -66,14 +66,23 @@ else
   done
   # The whole of tests/ in three sessions: the unit tests on 2 xdist workers (~270 inner pytest
   # sessions, CPU-bound), the integration tests on 3 (each in namespaces of its own, mostly
-  # waiting on the cluster), then the tests that take the whole cluster (faults, restarts,
-  # other dataplanes), one at a time. Exit 5 (nothing collected) of a session is fine when
-  # another ran tests: a -k or -m that matches only there.
+  # waiting on the cluster), then, one at a time, the tests that take the whole cluster (faults,
+  # restarts, other dataplanes) and those that no other run may start beside
+  # (tests/integration/exclusive: any run's start removes a killed run's leftovers). Exit 5
+  # (nothing collected) of a session is fine when another ran tests: a -k or -m that matches only
+  # there.
+  alone=(tests/integration/exclusive)
+  for dir in tests/*/; do
+    case "$dir" in
+      tests/unit/ | tests/integration/ | tests/__pycache__/) ;;
+      *) alone+=("${dir%/}") ;;
+    esac
+  done
   codes=()
   "$VENV/bin/python" -m pytest -n 2 tests/unit "$@" && codes+=(0) || codes+=($?)
-  cluster_tests -n 3 tests/integration "$@" && codes+=(0) || codes+=($?)
-  cluster_tests tests/ --ignore=tests/unit --ignore=tests/integration "$@" && codes+=(0) ||
+  cluster_tests -n 3 tests/integration --ignore=tests/integration/exclusive "$@" && codes+=(0) ||
     codes+=($?)
+  cluster_tests "${alone[@]}" "$@" && codes+=(0) || codes+=($?)
   for code in "${codes[@]}"; do
     if [ "$code" != 0 ] && [ "$code" != 5 ]; then exit "$code"; fi
   done

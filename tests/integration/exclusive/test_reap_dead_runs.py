@@ -2,6 +2,9 @@
 
 No run id needed: the killed run's namespaces name their owner (host, boot, PID, start time),
 and the next run's start removes those whose owner is provably gone, saying so in its header.
+These tests run with no other run beside them (``./run.sh tests`` runs tests/integration/exclusive
+apart): the start of any run removes a killed run's leftovers, so a run beside them could take
+first what they expect the next run to remove.
 """
 
 from __future__ import annotations
