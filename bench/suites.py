@@ -170,6 +170,15 @@ def markdown(figures: dict[str, dict[str, object]], nodes: int, rounds: int) -> 
             f"| {name} | {exits} | {counts} | {figure['median_s']} s ({min(walls)}-{max(walls)})"
             f" | {runner:.1f} s | {machine:.1f} s | {reference:.2f} s |"
         )
+    references = [
+        cast(float, one["reference_s"])
+        for figure in figures.values()
+        for one in cast(list[dict[str, Any]], figure["runs"])
+    ]
+    lines += [
+        "",
+        f"The reference loop took {min(references)}-{max(references)} s before these runs.",
+    ]
     if "upstream" in figures:
         theirs = cast(list[dict[str, Any]], figures["upstream"]["runs"])[0]
         lines += [
@@ -230,8 +239,8 @@ def scale_markdown(rows: list[dict[str, object]]) -> str:
         " of each size, the full suites with `-n 2`, one round each).",
         "",
         "| nodes | exit | PASS | FAIL | NOT VERIFIED | wall | wall / nodes, relative to the"
-        f" first | node pairs of `{CROSS_NODE}` |",
-        "|---|---|---|---|---|---|---|---|",
+        f" first | node pairs of `{CROSS_NODE}` | reference loop |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         per_node = cast(float, row["seconds"]) / cast(int, row["nodes"])
@@ -239,6 +248,7 @@ def scale_markdown(rows: list[dict[str, object]]) -> str:
         lines.append(
             f"| {row['nodes']} | {row['exit']} | {row['PASS']} | {row['FAIL']} |"
             f" {row['NOT VERIFIED']} | {row['seconds']} s | {per_node / first:.2f} | {pairs} |"
+            f" {row['reference_s']} s |"
         )
     return "\n".join(lines)
 
