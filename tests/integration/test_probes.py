@@ -58,6 +58,10 @@ def test_udp_and_hostname_probes_answer_as_the_target_pod(podnet: Podnet) -> Non
     echo = podnet.echo_deployment(replicas=2)
     client = podnet.client_pod()
     pods = podnet.pods(echo)
+    # A netexec Pod is Ready once its container runs, which can be a moment before it listens
+    # on UDP (a datagram then meets "port unreachable", a conclusive answer): the checks converge
+    # on fresh targets, and so does this test before its single probes.
+    podnet.expect_reachable(from_=client, to=pods, protocol=probes.UDP)
 
     by_udp = podnet.probe(from_=client, to=pods, protocol=probes.UDP)
     names = podnet.probe(from_=client, to=pods, request=probes.HOSTNAME)
