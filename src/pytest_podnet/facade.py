@@ -644,13 +644,7 @@ class Podnet:
             else ["bash", "-c", f": > {workloads.UNREADY_FILE}"]
         )
         start = time.monotonic()
-        result = self.cluster.exec(
-            pod.namespace,
-            pod.name,
-            command,
-            timeout=self.deadline(waits.EXEC_OVERHEAD),
-            container=workloads.CONTAINER,
-        )
+        result = self._run_in(pod, command)
         if result.exit_code != 0:
             raise AssertionError(
                 f"could not switch readiness of {pod.ref} to {ready}: exit {result.exit_code}, "
@@ -920,13 +914,7 @@ class Podnet:
     def service_names(self, svc: ServiceInfo, client: PodInfo) -> tuple[str, str]:
         """The fully qualified DNS name of ``svc`` and its short name, in the cluster domain
         that ``client``'s resolv.conf names. NOT VERIFIED when the cluster gives Pods no DNS."""
-        resolv = self.cluster.exec(
-            client.namespace,
-            client.name,
-            ["cat", "/etc/resolv.conf"],
-            timeout=waits.EXEC_OVERHEAD.scaled(self.timeout_scale),
-            container=workloads.CONTAINER,
-        ).stdout
+        resolv = self._run_in(client, ["cat", "/etc/resolv.conf"]).stdout
         domain = names.cluster_domain(resolv, client.namespace)
         if domain is None:
             raise NotVerified(
@@ -1302,20 +1290,19 @@ class Podnet:
     def _exit_netexec(self, pod: PodInfo) -> None:
         """Ask ``pod``'s netexec to exit now, whatever drain it is in (its ``/exit`` endpoint,
         no graceful shutdown). A Pod whose container is already gone is no error."""
+        exit_now = f"http://127.0.0.1:{workloads.HTTP_PORT}/exit?timeout=0s"
         with suppress(kube.KubeError):
-            self.cluster.exec(
-                pod.namespace,
-                pod.name,
-                [
-                    "curl",
-                    "-s",
-                    "-m",
-                    "2",
-                    f"http://127.0.0.1:{workloads.HTTP_PORT}/exit?timeout=0s",
-                ],
-                timeout=self.deadline(waits.EXEC_OVERHEAD),
-                container=workloads.CONTAINER,
-            )
+            self._run_in(pod, ["curl", "-s", "-m", "2", exit_now])
+
+    def _run_in(self, pod: PodInfo, command: list[str]) -> kube.ExecResult:
+        """Run ``command`` in ``pod``'s netexec container, within the exec deadline."""
+        return self.cluster.exec(
+            pod.namespace,
+            pod.name,
+            command,
+            timeout=self.deadline(waits.EXEC_OVERHEAD),
+            container=workloads.CONTAINER,
+        )
 
     def _echo_of(self, pod: PodInfo) -> Echo:
         workload = pod.labels.get(workloads.WORKLOAD_LABEL)
