@@ -8,12 +8,22 @@ tests apart (the cluster-restarting tests of tests/localcluster run last).
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import verdicts
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tests of Ctrl-C send SIGINT to inner runs, which inherit an ignored SIGINT as ignored
+    (a shell starts a background job so: `cmd &` without job control, `nohup`): such a run
+    would never see its Ctrl-C. A handled SIGINT here resets to the default in every child."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 #: When each running test started, and the seconds of every finished test per directory.
 _started: dict[str, float] = {}
