@@ -232,3 +232,45 @@ def test_domain_error_reads_a_refused_exec_upgrade_and_a_connection_failure() ->
     assert str(exec_error) == "exec in pod/ns/client: 403 Handshake status 403 Forbidden"
     assert type(unreachable) is kube.Unreachable
     assert str(unreachable).startswith("list pods: NewConnectionError: ")
+
+
+def _refused_exec(status: str, body: str) -> Exception:
+    """An exec upgrade the server refused, as the websocket client reports it (status 0)."""
+    headers = "{'content-type': 'application/json'}"
+    reason = f"Handshake status {status} -+-+- {headers} -+-+- {body}\n"
+    return kube.errors.k8s.ApiException(status=0, reason=reason)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "transient"),
+    [
+        # The node's kubelet has just restarted and not yet synced its Pods (a node upgrade).
+        ("404 Not Found", "pod does not exist", True),
+        # The API server cannot reach the kubelet: it is restarting.
+        (
+            "500 Internal Server Error",
+            '{"message":"error dialing backend: dial tcp '
+            '172.30.0.12:10250: connect: connection refused","code":500}',
+            True,
+        ),
+        ("503 Service Unavailable", '{"message":"the server is shutting down"}', True),
+        # The Pod is gone: the API server's own 404, a JSON Status.
+        ("404 Not Found", '{"kind":"Status","message":"pods \\"p\\" not found"}', False),
+        # The kubelet's 500 for a container that is not running: retrying will not help.
+        ("500 Internal Server Error", "container is not created or running", False),
+        ("400 Bad Request", '{"message":"container nope is not valid for pod p"}', False),
+        ("403 Forbidden", "pod does not exist", False),
+    ],
+)
+def test_only_exec_refusals_that_pass_by_themselves_are_retried(
+    status: str, body: str, transient: bool
+) -> None:
+    refused = _refused_exec(status, body)
+
+    mapped = kube._domain_error(refused, "exec in pod/ns/p")
+
+    assert kube.errors._is_transient(refused) is transient
+    assert mapped.status == int(status.split()[0])
+    assert str(mapped).startswith(
+        f"exec in pod/ns/p: {status.split()[0]} Handshake status {status}"
+    )

@@ -4,8 +4,9 @@ Requests are made by path on the client's ``ApiClient`` (serialisation, authenti
 urllib3 pool), not through the generated ``*Api`` classes: importing those costs close to a
 second of CPU in every process, and their pydantic models are never used here.
 
-Transient API errors (429, 5xx, a reset connection) are retried here for at most
-``TRANSIENT_API_RETRY`` seconds; anything else surfaces at once as a ``KubeError``.
+Transient API errors (429, 5xx, a reset connection, an exec refused while the node's kubelet
+restarts) are retried here for at most ``TRANSIENT_API_RETRY`` seconds; anything else surfaces at
+once as a ``KubeError``.
 """
 
 from __future__ import annotations

@@ -18,6 +18,19 @@ from kubernetes import client as k8s
 
 #: Statuses worth retrying: throttling and server-side failures that go away on their own.
 _TRANSIENT_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
+#: How the client reports an exec (websocket upgrade) the server refused, with status 0.
+_HANDSHAKE: Final = re.compile(r"Handshake status (\d{3})")
+#: Exec refusals that pass by themselves, as the client words them ("Handshake status 404 Not
+#: Found -+-+- {headers} -+-+- body"): throttling or an unavailable API server; the API server
+#: unable to reach the node's kubelet ("error dialing backend": it is restarting); the kubelet's
+#: own plain 404 for a Pod it has not synced yet ("pod does not exist": it has just restarted, as
+#: in a node upgrade; the API server's 404 for a Pod that is gone is a JSON Status). Any other
+#: refusal, such as the kubelet's 500 for a container that is not running, is final.
+_PASSING_EXEC_REFUSALS: Final = (
+    re.compile(r"Handshake status (429|502|503|504) "),
+    re.compile(r"Handshake status 500 .*error dialing backend", re.DOTALL),
+    re.compile(r"Handshake status 404 .* -\+-\+- pod does not exist\s*$", re.DOTALL),
+)
 
 
 class KubeError(Exception):
@@ -109,18 +122,27 @@ def _status_message(exc: k8s.ApiException) -> str:
 
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, k8s.ApiException):
+        if not exc.status and _HANDSHAKE.search(str(exc.reason or "")):
+            return any(p.search(str(exc.reason)) for p in _PASSING_EXEC_REFUSALS)
         return exc.status in _TRANSIENT_STATUSES
     return isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError)
 
 
+def _status(exc: k8s.ApiException) -> int | None:
+    """The HTTP status; for a websocket (exec) upgrade the server refused, which the client
+    reports as status 0, the status of the refusal."""
+    handshake = _HANDSHAKE.search(str(exc.reason or ""))
+    if not exc.status and handshake:
+        return int(handshake.group(1))
+    status: int | None = exc.status
+    return status
+
+
 def _domain_error(exc: BaseException, what: str) -> KubeError:
     if isinstance(exc, k8s.ApiException):
-        message = f"{what}: {exc.status} {_status_message(exc)}"
-        status, reason = exc.status, str(exc.reason or "")
-        handshake = re.search(r"Handshake status (\d{3})", reason)
-        if not status and handshake:
-            # A websocket (exec) upgrade the server refused: the client reports status 0.
-            status = int(handshake.group(1))
+        status, reason = _status(exc), str(exc.reason or "")
+        message = f"{what}: {status} {_status_message(exc)}"
+        if status != exc.status:
             message = f"{what}: {status} {reason.splitlines()[0][:300]}"
         if status == 404:
             return NotFound(message, status=status, reason=reason)
