@@ -20,16 +20,13 @@ from kubernetes import client as k8s
 _TRANSIENT_STATUSES: Final = frozenset({429, 500, 502, 503, 504})
 #: How the client reports an exec (websocket upgrade) the server refused, with status 0.
 _HANDSHAKE: Final = re.compile(r"Handshake status (\d{3})")
-#: Exec refusals that pass by themselves, as the client words them ("Handshake status 404 Not
-#: Found -+-+- {headers} -+-+- body"): throttling or an unavailable API server; the API server
-#: unable to reach the node's kubelet ("error dialing backend": it is restarting); the kubelet's
-#: own plain 404 for a Pod it has not synced yet ("pod does not exist": it has just restarted, as
-#: in a node upgrade; the API server's 404 for a Pod that is gone is a JSON Status). Any other
-#: refusal, such as the kubelet's 500 for a container that is not running, is final.
-_PASSING_EXEC_REFUSALS: Final = (
-    re.compile(r"Handshake status (429|502|503|504) "),
-    re.compile(r"Handshake status 500 .*error dialing backend", re.DOTALL),
-    re.compile(r"Handshake status 404 .* -\+-\+- pod does not exist\s*$", re.DOTALL),
+#: The two exec refusals of a node whose kubelet restarts, as the client words them ("Handshake
+#: status 404 Not Found -+-+- {headers} -+-+- body"): the API server unable to reach the kubelet
+#: ("error dialing backend"), then the kubelet's own plain 404 for a Pod it has not synced yet
+#: ("pod does not exist"; the API server's 404 for a Pod that is gone is a JSON Status).
+_KUBELET_UNREACHABLE: Final = re.compile(r"Handshake status 500 .*error dialing backend", re.DOTALL)
+_KUBELET_NOT_SYNCED: Final = re.compile(
+    r"Handshake status 404 .* -\+-\+- pod does not exist\s*$", re.DOTALL
 )
 
 
@@ -122,8 +119,11 @@ def _status_message(exc: k8s.ApiException) -> str:
 
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, k8s.ApiException):
-        if not exc.status and _HANDSHAKE.search(str(exc.reason or "")):
-            return any(p.search(str(exc.reason)) for p in _PASSING_EXEC_REFUSALS)
+        status, reason = _status(exc), str(exc.reason or "")
+        if status != exc.status:  # an exec (websocket upgrade) the server refused
+            if status == 500:  # the kubelet's own 500 (a container not running) is final
+                return _KUBELET_UNREACHABLE.search(reason) is not None
+            return status in _TRANSIENT_STATUSES or _KUBELET_NOT_SYNCED.search(reason) is not None
         return exc.status in _TRANSIENT_STATUSES
     return isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | TimeoutError)
 
