@@ -23,7 +23,9 @@ set -u
 # to report), not kill the flow with SIGPIPE.
 trap '' PIPE
 LOG=$1 PROTO=$2 IP=$3 PORT=$4 SPORT=$5 REQUEST=$6 INTERVAL=$7 T=$8 LIMIT=$9
-now() { local t=${EPOCHREALTIME/./}; echo "${t#0}"; }
+# The time in microseconds, into NOW (a function that sets a variable: $(now) would fork a
+# subshell, ~0.6 ms of CPU, three times a call).
+now() { NOW=${EPOCHREALTIME/./}; NOW=${NOW#0}; }
 pause() { read -rt "$1" _ <> <(:) || :; }
 PATIENCE=30
 conn=0 state=closed waited=0 kin='' kout='' kpid=''
@@ -84,11 +86,11 @@ kept_fail() {
     rc=56 out="conn=$conn cut: $1"
   fi
 }
-start=$(now)
+now; start=$NOW
 seq=0
-while [ $(( $(now) - start )) -lt $(( LIMIT * 1000000 )) ]; do
+while now; [ $(( NOW - start )) -lt $(( LIMIT * 1000000 )) ]; do
   seq=$((seq + 1))
-  began=$(now)
+  now; began=$NOW
   if [ "$PROTO" = kept ]; then
     kept_call
   elif [ "$PROTO" = http ]; then
@@ -97,7 +99,7 @@ while [ $(( $(now) - start )) -lt $(( LIMIT * 1000000 )) ]; do
   else
     out=$(printf '%s\n' "$REQUEST" | nc -u -W 1 -w "$T" -p "$SPORT" "$IP" "$PORT" 2>&1); rc=$?
   fi
-  elapsed=$(( $(now) - began ))
+  now; elapsed=$(( NOW - began ))
   # As in probe.sh: OpenBSD nc ends at once and silently on ICMP unreachable.
   if [ "$PROTO" = udp ] && [ "$rc" = 0 ] && [ -z "$out" ] &&
     [ "$elapsed" -lt $(( T * 1000000 - 500000 )) ]; then
