@@ -1,14 +1,16 @@
 """Benchmark the conformance suites: wall time of a full run, serial and with `-n 2`.
 
     sudo python bench/suites.py [--rounds N] [--pause SECONDS] [--kubeconfig PATH] [--nodes N]
-                                [--upstream] [--profiles serial,xdist-2,quick] [--update-docs]
+                                [--upstream] [--floor] [--profiles serial,xdist-2,quick]
+                                [--update-docs]
 
 Runs against the embedded local cluster unless --kubeconfig is given (started with --nodes N,
 default 2, if none is running, and stopped afterwards only if this script started it). Prints
 one JSON object; asserts nothing. Each run also gives the node pairs its G2 checks covered
 (``node_pairs`` per check). With --upstream, the upstream e2e specs that overlap G2/G3
 (bench/upstream.py) run on the same cluster with ``ginkgo --procs=2``, and the ratio of their
-wall time to ours with ``-n 2`` is printed.
+wall time to ours with ``-n 2`` is printed. With --floor, first the floor under a replacement
+check on the same cluster (bench/pod_floor.py: one Pod's create -> Ready and delete -> gone).
 
 Besides each profile's wall time it reads, from each run's JSON verdict, the seconds every check
 spent per phase (the façade's ``phase_seconds``: create -> Ready, actions, probes, observe,
@@ -144,11 +146,17 @@ def phase_totals(checks: list[dict[str, object]]) -> dict[str, float]:
     return {phase: round(seconds, 1) for phase, seconds in totals.items()}
 
 
-def markdown(figures: dict[str, dict[str, object]], nodes: int, rounds: int) -> str:
+def markdown(
+    figures: dict[str, dict[str, object]],
+    nodes: int,
+    rounds: int,
+    floor: dict[str, Any] | None = None,
+) -> str:
     """The figures as the table docs/suites.md shows (needs the serial profile)."""
     lines = [
         f"Written by `python bench/suites.py --rounds {rounds}"
-        f"{' --upstream' if 'upstream' in figures else ''} --update-docs` on"
+        f"{' --upstream' if 'upstream' in figures else ''}{' --floor' if floor else ''}"
+        " --update-docs` on"
         f" {datetime.now(UTC):%Y-%m-%d %H:%M} UTC (embedded {nodes}-node cluster; {rounds}"
         f" round{'s' if rounds > 1 else ''} of each profile, one after another).",
         "",
@@ -207,7 +215,30 @@ def markdown(figures: dict[str, dict[str, object]], nodes: int, rounds: int) -> 
             for phase, seconds in spent.items()
         ),
     ]
+    if floor:
+        lines += ["", floor_markdown(floor)]
     return "\n".join(lines)
+
+
+def floor_markdown(floor: dict[str, Any]) -> str:
+    """The floor under a replacement check (bench/pod_floor.py), as one paragraph."""
+
+    def spread(name: str) -> str:
+        figure = floor[name]
+        return f"{figure['median']} s ({figure['min']}-{figure['max']})"
+
+    return (
+        "The floor under the create -> Ready and actions phases, measured on the same cluster"
+        f" before the runs (bench/pod_floor.py, {floor['samples']} Pods of each kind, one at a"
+        f" time on {floor['node']}; median (min-max)): one netexec Pod's create -> Ready"
+        f" {spread('create_to_ready_s')}; delete -> gone {spread('delete_to_gone_at_ready_s')}"
+        " when deleted as it turns Ready, as a check does, and"
+        f" {spread('delete_to_gone_settled_s')} when deleted 1 s later: the kubelet begins a"
+        " Pod's next sync only once a runtime relist (once a second) is newer than its last sync"
+        " (`pod_workers.go`, `GetNewerThan`). Every replacement (`podnet.delete_pod`,"
+        " `replace`, `scale`) waits for the old Pod to be gone and its replacement Ready, so a"
+        " check that replaces its Pods once spends at least the first two."
+    )
 
 
 def update_docs(table: str, begin: str = BEGIN, end_marker: str = END) -> None:
@@ -268,6 +299,9 @@ def main() -> None:
     parser.add_argument("--profiles", default=",".join(PROFILES), help="comma-separated")
     parser.add_argument("--upstream", action="store_true", help="also the upstream e2e specs")
     parser.add_argument(
+        "--floor", action="store_true", help="also the floor under a replacement check, first"
+    )
+    parser.add_argument(
         "--scale", help="instead: `-n 2` on a fresh local cluster of each size, e.g. 2,4,6"
     )
     parser.add_argument(
@@ -291,7 +325,12 @@ def main() -> None:
             sys.exit(f"the running local cluster has {topology.node_count} nodes, not {args.nodes}")
         kubeconfig = str(path)
     figures: dict[str, dict[str, object]] = {}
+    floor: dict[str, Any] | None = None
     try:
+        if args.floor:
+            import pod_floor
+
+            floor = pod_floor.measure(kubeconfig)
         for name in args.profiles.split(","):
             extra = PROFILES[name]
             runs = []
@@ -316,9 +355,9 @@ def main() -> None:
     finally:
         if started_here:
             cluster.down()
-    print(json.dumps(figures, indent=2))
+    print(json.dumps({**figures, "floor": floor} if floor else figures, indent=2))
     if args.update_docs:
-        update_docs(markdown(figures, args.nodes, args.rounds))
+        update_docs(markdown(figures, args.nodes, args.rounds, floor))
 
 
 if __name__ == "__main__":
