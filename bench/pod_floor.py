@@ -27,37 +27,17 @@ import json
 import secrets
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pytest_podnet import workloads
-from pytest_podnet.kube import Cluster, Raw, pod_info
+from pytest_podnet import waits, workloads
+from pytest_podnet.kube import Cluster
 from pytest_podnet.localcluster import paths
 from pytest_podnet.localcluster.versions import AGNHOST_IMAGE
 from pytest_podnet.owner import OWNER_ANNOTATION, Owner
 
-#: Named deadlines (seconds) of the bench's own waits.
-CONNECT = 10  # the API server answering at all
-POD_EVENT = 60  # a Pod to turn Ready, or to be gone, on an idle cluster
 #: Seconds a settled delete waits after Ready: one PLEG relist period of the kubelet.
 SETTLE = 1.0
-
-
-def wait_pod(
-    cluster: Cluster, namespace: str, name: str, done: Callable[[Raw | None], bool]
-) -> None:
-    """Return at the first state of the Pod (its JSON, None once gone) for which ``done`` holds."""
-    deadline = time.monotonic() + POD_EVENT
-    for pods in cluster.observe(
-        "pods", namespace, until=deadline, field_selector=f"metadata.name={name}"
-    ):
-        if done(pods.get(name)):
-            return
-    raise TimeoutError(f"pod {namespace}/{name}: not there within {POD_EVENT} s")
-
-
-def is_ready(pod: Raw | None) -> bool:
-    return pod is not None and pod_info(pod).ready
 
 
 @contextmanager
@@ -86,14 +66,22 @@ def one_pod(
         "metadata": {"name": name, "labels": workloads.labels(run_id)},
         "spec": workloads.netexec_pod_spec(AGNHOST_IMAGE, node=node),
     }
+    waiter = waits.Waiter(cluster)
     started = time.monotonic()
     cluster.create_pod(namespace, body)
-    wait_pod(cluster, namespace, name, is_ready)
+    waiter.pod_ready(namespace, name)
     ready = time.monotonic() - started
     time.sleep(settle)  # the measured variable, not a wait for something
     deleted = time.monotonic()
     cluster.delete_pod(namespace, name)
-    wait_pod(cluster, namespace, name, lambda pod: pod is None)
+    waiter.until(
+        waits.POD_DELETION,
+        f"pod/{namespace}/{name} to be gone",
+        "pods",
+        namespace,
+        lambda pods: True if name not in pods else None,
+        field_selector=f"metadata.name={name}",
+    )
     return {"create_to_ready_s": ready, "delete_to_gone_s": time.monotonic() - deleted}
 
 
@@ -107,7 +95,7 @@ def summary(values: list[float]) -> dict[str, float]:
 
 def measure(kubeconfig: str, samples: int = 10) -> dict[str, object]:
     """``samples`` Pods deleted at once after Ready and ``samples`` 1 s after, alternating."""
-    cluster = Cluster.connect(kubeconfig, None, connect_timeout=CONNECT)
+    cluster = Cluster.connect(kubeconfig, None, connect_timeout=waits.PREFLIGHT_CONNECT.seconds)
     node = sorted(n.name for n in cluster.nodes())[0]
     timings: dict[float, list[dict[str, float]]] = {0.0: [], SETTLE: []}
     with bench_namespace(cluster) as (namespace, run_id):
