@@ -141,10 +141,11 @@ class Reaped:
 
 def reap_dead_runs(cluster: kube.Cluster, here: owner.Owner) -> list[Reaped]:
     """Delete the namespaces of podnet runs whose owner is provably gone (``owner``); return
-    them. Live runs, and other hosts' runs younger than ``owner.DEAD_RUN_FLOOR``, are kept."""
+    them. Live runs, other hosts' runs younger than ``owner.DEAD_RUN_FLOOR``, and namespaces a
+    run kept on purpose (``owner.KEPT_ANNOTATION``) are left alone."""
     reaped: list[Reaped] = []
     for ns in cluster.namespaces(f"{kube.MANAGED_BY_LABEL}={kube.MANAGED_BY}"):
-        if ns.phase == "Terminating":
+        if ns.phase == "Terminating" or owner.KEPT_ANNOTATION in ns.annotations:
             continue
         recorded = owner.Owner.parse(ns.annotations.get(owner.OWNER_ANNOTATION, ""))
         why = owner.gone_because(recorded, ns.created, here)

@@ -28,7 +28,7 @@ from pytest_podnet.facade import (  # re-exported: checks and tests import them 
 )
 from pytest_podnet.kube import PodInfo
 from pytest_podnet.outcomes import NotVerified
-from pytest_podnet.owner import OWNER_ANNOTATION, Owner
+from pytest_podnet.owner import KEPT_ANNOTATION, OWNER_ANNOTATION, Owner
 from pytest_podnet.probepool import ProbePool
 from pytest_podnet.settings import Keep
 from pytest_podnet.stash import (
@@ -76,6 +76,16 @@ def _keep(item: pytest.Item, policy: Keep) -> bool:
         reports = item.stash.get(PHASE_REPORTS_KEY, {})
         return any(report.failed for report in reports.values())
     return False
+
+
+def mark_kept(cluster: kube.Cluster, namespace: str, keep: Keep) -> str:
+    """Annotate a namespace kept on purpose so that later runs' reaping of dead runs leaves it
+    alone (``owner.KEPT_ANNOTATION``); "" when done, else why a later run may remove it."""
+    try:
+        cluster.annotate_namespace(namespace, {KEPT_ANNOTATION: keep})
+    except kube.KubeError as exc:
+        return f" (not marked kept, so a later run may remove it: {exc})"
+    return ""
 
 
 def _settings(config: pytest.Config) -> Any:
@@ -150,7 +160,9 @@ def probe_pool(config: pytest.Config, cluster: kube.Cluster) -> Iterator[ProbePo
     try:
         yield pool
     finally:
-        if settings.keep != "always":
+        if settings.keep == "always" and pool.used:
+            mark_kept(cluster, pool.namespace, settings.keep)
+        elif settings.keep != "always":
             try:
                 pool.close()
             except (kube.KubeError, waits.WaitTimeout) as exc:
@@ -244,7 +256,8 @@ def _teardown(facade: Podnet, item: pytest.Item, keep: Keep) -> None:
         item.add_report_section(
             "teardown",
             "podnet",
-            f"kept namespace {facade.namespace} (--podnet-keep={keep}); remove it with "
+            f"kept namespace {facade.namespace} (--podnet-keep={keep})"
+            f"{mark_kept(facade.cluster, facade.namespace, keep)}; remove it with "
             f"`podnet sweep --run {facade.run_id}`",
         )
         errors: list[str] = []

@@ -9,7 +9,9 @@ of the next run on any host, a namespace whose owner is provably gone is removed
 - same host, another boot: the machine restarted since;
 - any owner, older than ``DEAD_RUN_FLOOR``: no run of ours lives that long.
 
-A namespace of a live run, or of another host's run younger than the floor, is never touched.
+A namespace of a live run, or of another host's run younger than the floor, is never touched;
+nor is one a run kept on purpose (``--podnet-keep``, annotation ``podnet.io/kept``): only
+``podnet sweep`` removes that.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from typing import Final
 
 #: Annotation on every namespace a run creates: ``host/boot-id/pid/start-ticks``.
 OWNER_ANNOTATION: Final = "podnet.io/owner"
+#: Annotation on a namespace a run kept on purpose (``--podnet-keep``): the policy that kept it.
+#: Later runs leave it alone whatever its owner; ``podnet sweep`` removes it.
+KEPT_ANNOTATION: Final = "podnet.io/kept"
 #: A run older than this is presumed dead even when its owner cannot be checked (another host):
 #: a full run takes minutes and an upgrade gate about an hour, so six hours is far beyond
 #: any live run.

@@ -408,10 +408,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         config.workeroutput[WORKER_PROBE_POOL_USED] = used  # type: ignore[attr-defined]
         return
     cluster = config.stash.get(CLUSTER_KEY, None)
-    if not used or cluster is None or settings.keep == "always":
+    if not used or cluster is None:
         return
-    from pytest_podnet import kube, probepool, waits
+    from pytest_podnet import fixtures, kube, probepool, waits
 
+    if settings.keep == "always":
+        namespace = probepool.shared_namespace(settings.run_id)
+        if problem := fixtures.mark_kept(cluster, namespace, settings.keep):
+            config.stash.setdefault(_NOTES_KEY, []).append(f"kept {namespace}{problem}")
+        return
     try:
         # An upgrade gate's phase waits them out: the user's upgrade, which drains nodes, may
         # follow it at once; any other run leaves them going, as it leaves the checks' own.

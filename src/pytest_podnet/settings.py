@@ -124,7 +124,8 @@ OPTIONS: Final[tuple[Option, ...]] = (
         "podnet_keep",
         "--podnet-keep",
         "podnet_keep",
-        "keep a test's namespace after it: never, on-failure or always (default: never)",
+        "keep a test's namespace after it: never, on-failure or always (default: never); "
+        "later runs leave it alone, `podnet sweep --run ID` removes it",
         choices=KEEP_CHOICES,
     ),
     Option(

@@ -1,4 +1,5 @@
-"""An inner pytest session against the same cluster, in its own process group, as a user runs it."""
+"""An inner pytest session against the same cluster, in its own process group, as a user runs it;
+and ``podnet sweep`` as a user runs it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from pytest_podnet.waits import NAMESPACE_DELETION
 
 #: Seconds an inner session may take to create its workloads and print its marker: interpreter
 #: start, preflight, and a namespace with one echo Pod, a Service and a client Pod.
@@ -41,6 +44,8 @@ def test_creates_then_{{outcome}}(podnet):
 BODIES = {
     "passes": "pass",
     "fails": "assert False, 'failing on purpose'",
+    # Passes after taking the run's shared probe Pods (their namespace is the run's own).
+    "probes": "podnet.probe_pods()",
     # Interruptible (SIGINT raises KeyboardInterrupt out of the sleep) and never a pass: without
     # a signal it fails after INNER_BLOCK seconds, after the outer test has already given up.
     # (It used to read stdin, which returned as soon as `communicate()` closed it, racing SIGINT.)
@@ -117,3 +122,22 @@ class Inner:
 
     def stop(self, sig: signal.Signals) -> None:
         os.killpg(self.process.pid, sig)
+
+
+def podnet_sweep(podnet_args: list[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``podnet sweep ARGS`` against this session's cluster, as a user runs it."""
+    kubeconfig = [a for a in podnet_args if a.startswith("--podnet-kubeconfig=")]
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pytest_podnet.cli import main; sys.exit(main())",
+            "sweep",
+            *args,
+            *(f"--kubeconfig={a.split('=', 1)[1]}" for a in kubeconfig),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=NAMESPACE_DELETION.seconds + INNER_EXIT,
+        check=False,
+    )

@@ -6,7 +6,15 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
-from pytest_podnet.owner import DEAD_RUN_FLOOR, Owner, gone_because
+from pytest_podnet import kube
+from pytest_podnet.cleanup import reap_dead_runs
+from pytest_podnet.owner import (
+    DEAD_RUN_FLOOR,
+    KEPT_ANNOTATION,
+    OWNER_ANNOTATION,
+    Owner,
+    gone_because,
+)
 
 
 def test_the_record_round_trips_through_its_annotation() -> None:
@@ -59,3 +67,41 @@ def test_another_hosts_run_is_kept_until_the_floor() -> None:
     assert gone_because(elsewhere, young, here) is None
     assert gone_because(None, young, here) is None
     assert gone_because(elsewhere, old, here) == "older than 6h"
+
+
+class NamespacesOfDeadRuns:
+    """Lists the namespaces given; records which the reaper deletes."""
+
+    def __init__(self, *namespaces: kube.NamespaceInfo) -> None:
+        self._namespaces = list(namespaces)
+        self.deleted: list[str] = []
+
+    def namespaces(self, label_selector: str) -> list[kube.NamespaceInfo]:
+        return list(self._namespaces)
+
+    def delete_namespace(self, name: str) -> None:
+        self.deleted.append(name)
+
+
+def test_a_namespace_kept_on_purpose_outlives_its_dead_owner() -> None:
+    here = Owner.of_process()
+    dead = Owner(here.host, "another-boot", here.pid, here.start).annotation
+    now = datetime.now(UTC)
+    cluster = NamespacesOfDeadRuns(
+        kube.NamespaceInfo("left", {}, now, "Active", {OWNER_ANNOTATION: dead}),
+        kube.NamespaceInfo(
+            "kept", {}, now, "Active", {OWNER_ANNOTATION: dead, KEPT_ANNOTATION: "on-failure"}
+        ),
+        kube.NamespaceInfo(
+            "kept-long-ago",
+            {},
+            now - DEAD_RUN_FLOOR - timedelta(hours=1),
+            "Active",
+            {OWNER_ANNOTATION: dead, KEPT_ANNOTATION: "always"},
+        ),
+    )
+
+    reaped = reap_dead_runs(cluster, here)  # type: ignore[arg-type]
+
+    assert cluster.deleted == ["left"]
+    assert [(r.namespace, r.why) for r in reaped] == [("left", f"host {here.host} restarted since")]

@@ -159,6 +159,18 @@ class Cluster(Watch, Exec, Objects):
         )
         return [namespace_info(item) for item in items]
 
+    def annotate_namespace(self, name: str, annotations: Mapping[str, str]) -> NamespaceInfo:
+        """Add (or overwrite) annotations of a namespace (a JSON merge patch)."""
+        return namespace_info(
+            self._json(
+                f"annotate namespace {name}",
+                "PATCH",
+                _path("namespaces", name=name),
+                body={"metadata": {"annotations": dict(annotations)}},
+                content_type="application/merge-patch+json",
+            )
+        )
+
     def delete_namespace(self, name: str) -> None:
         """Start deleting a namespace and everything in it (returns before it is gone)."""
         self._delete(

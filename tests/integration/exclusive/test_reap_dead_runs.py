@@ -1,7 +1,8 @@
 """A run killed outright (CI job cancelled, OOM) leaves namespaces; the next run removes them.
 
 No run id needed: the killed run's namespaces name their owner (host, boot, PID, start time),
-and the next run's start removes those whose owner is provably gone, saying so in its header.
+and the next run's start removes those whose owner is provably gone, saying so in its header;
+never those a run kept on purpose (``--podnet-keep``), which only ``podnet sweep`` removes.
 These tests run with no other run beside them (``./run.sh tests`` runs tests/integration/exclusive
 apart): the start of any run removes a killed run's leftovers, so a run beside them could take
 first what they expect the next run to remove.
@@ -12,10 +13,11 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from inner_run import Inner
+import pytest
+from inner_run import Inner, podnet_sweep
 
-from pytest_podnet import kube, waits
-from pytest_podnet.owner import OWNER_ANNOTATION, Owner
+from pytest_podnet import kube, probepool, waits
+from pytest_podnet.owner import KEPT_ANNOTATION, OWNER_ANNOTATION, Owner
 
 
 def made(path: Path) -> Path:
@@ -67,3 +69,49 @@ def test_a_live_runs_namespaces_are_never_removed(
     finally:
         live.stop(signal.SIGINT)
         live.finish()
+
+
+@pytest.mark.parametrize(
+    ("outcome", "keep", "exit_code"),
+    [("fails", "on-failure", 1), ("probes", "always", 0)],
+    ids=["on-failure", "always"],
+)
+def test_the_next_run_leaves_the_namespaces_a_run_kept(
+    outcome: str,
+    keep: str,
+    exit_code: int,
+    tmp_path: Path,
+    podnet_args: list[str],
+    podnet_cluster: kube.Cluster,
+    swept: list[str],
+) -> None:
+    """``--podnet-keep`` keeps a run's namespaces for inspection (a failed check's, or with
+    ``always`` every one, the shared probe Pods' included): the run has ended, yet the next
+    run's start must not remove them; ``podnet sweep --run ID`` does."""
+    kept_run = Inner(made(tmp_path / "kept"), podnet_args, outcome, f"--podnet-keep={keep}")
+    run_id, namespace = kept_run.wait_marker()
+    swept.append(run_id)
+    output = kept_run.finish()
+    assert kept_run.process.returncode == exit_code, output
+    expected = {namespace} | ({probepool.shared_namespace(run_id)} if keep == "always" else set())
+    kept = podnet_cluster.namespaces(f"{kube.RUN_LABEL}={run_id}")
+    assert {ns.name: ns.annotations.get(KEPT_ANNOTATION) for ns in kept} == dict.fromkeys(
+        expected, keep
+    ), output
+
+    following = Inner(made(tmp_path / "following"), podnet_args, "passes")
+    following_run, _ = following.wait_marker()
+    swept.append(following_run)
+    output = following.finish()
+
+    assert following.process.returncode == 0, output
+    assert run_id not in output
+    left = podnet_cluster.namespaces(f"{kube.RUN_LABEL}={run_id}")
+    assert {ns.name: ns.phase for ns in left} == dict.fromkeys(expected, "Active")
+
+    sweep = podnet_sweep(podnet_args, "--run", run_id)
+
+    assert sweep.returncode == 0, sweep.stdout + sweep.stderr
+    assert all(f"deleted namespace {name}" in sweep.stdout for name in expected), sweep.stdout
+    waits.Waiter(podnet_cluster).namespaces_gone(f"{kube.RUN_LABEL}={run_id}")
+    assert podnet_cluster.list_labelled(run_id) == []

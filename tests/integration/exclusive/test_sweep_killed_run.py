@@ -9,11 +9,9 @@ nothing to delete.
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
-from inner_run import INNER_EXIT, Inner
+from inner_run import Inner, podnet_sweep
 
 from pytest_podnet import kube, waits
 
@@ -22,25 +20,6 @@ def gone(cluster: kube.Cluster, run_id: str) -> list[tuple[str, str | None, str]
     """Wait for the run's namespaces to be gone; what still carries its label."""
     waits.Waiter(cluster).namespaces_gone(f"{kube.RUN_LABEL}={run_id}")
     return cluster.list_labelled(run_id)
-
-
-def podnet_sweep(podnet_args: list[str], *args: str) -> subprocess.CompletedProcess[str]:
-    """``podnet sweep ARGS`` against this session's cluster, as a user runs it."""
-    kubeconfig = [a for a in podnet_args if a.startswith("--podnet-kubeconfig=")]
-    return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from pytest_podnet.cli import main; sys.exit(main())",
-            "sweep",
-            *args,
-            *(f"--kubeconfig={a.split('=', 1)[1]}" for a in kubeconfig),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=waits.NAMESPACE_DELETION.seconds + INNER_EXIT,
-        check=False,
-    )
 
 
 def test_killed_run_leaves_objects_that_podnet_sweep_removes_by_run_label(
