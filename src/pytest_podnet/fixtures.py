@@ -161,7 +161,11 @@ def probe_pool(config: pytest.Config, cluster: kube.Cluster) -> Iterator[ProbePo
         yield pool
     finally:
         if settings.keep == "always" and pool.used:
-            mark_kept(cluster, pool.namespace, settings.keep)
+            if problem := mark_kept(cluster, pool.namespace, settings.keep):
+                warnings.warn(
+                    PodnetCleanupWarning(f"kept probe namespace {pool.namespace}{problem}"),
+                    stacklevel=1,
+                )
         elif settings.keep != "always":
             try:
                 pool.close()
