@@ -98,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="bind a ServiceAccount",
     )
     rbac.add_argument(
+        "--keep",
+        action="store_true",
+        help="add what --podnet-keep uses: patch on namespaces, to mark a kept namespace so that "
+        "later runs leave it alone",
+    )
+    rbac.add_argument(
         "--confine",
         action="store_true",
         help="print instead the ValidatingAdmissionPolicy and binding that confine the subjects' "
@@ -197,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def print_rbac(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
     import yaml
 
-    from pytest_podnet.preflight import rbac_manifest
+    from pytest_podnet.preflight import KEEP_ACCESS, REQUIRED_ACCESS, rbac_manifest
 
     subjects = [{"kind": "User", "name": n, "apiGroup": _RBAC_GROUP} for n in options.user]
     subjects += [{"kind": "Group", "name": n, "apiGroup": _RBAC_GROUP} for n in options.group]
@@ -217,7 +223,9 @@ def print_rbac(parser: argparse.ArgumentParser, options: argparse.Namespace) -> 
         manifest = confine_manifest(options.name, subjects)
         print(yaml.safe_dump_all(manifest, sort_keys=False, width=200), end="")
         return EXIT_OK
-    print(yaml.safe_dump_all(rbac_manifest(options.name, subjects), sort_keys=False), end="")
+    rules = REQUIRED_ACCESS + KEEP_ACCESS if options.keep else REQUIRED_ACCESS
+    manifest = rbac_manifest(options.name, subjects, rules)
+    print(yaml.safe_dump_all(manifest, sort_keys=False), end="")
     return EXIT_OK
 
 

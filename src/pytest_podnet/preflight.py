@@ -67,6 +67,10 @@ REQUIRED_ACCESS: Final[tuple[Rule, ...]] = (
     *_rules("discovery.k8s.io", "endpointslices", "get", "list", "watch"),
     *_rules("", "events", "list"),
 )
+#: With ``--podnet-keep``, a kept namespace is annotated (``owner.KEPT_ANNOTATION``) so that later
+#: runs leave it alone. Not required: without it the run goes on, with a warning, and what it
+#: keeps may be removed by a later run. ``podnet rbac --keep`` grants it.
+KEEP_ACCESS: Final[tuple[Rule, ...]] = (*_rules("", "namespaces", "patch"),)
 
 
 def rbac_manifest(
@@ -108,6 +112,8 @@ def run(settings: Settings, *, kubeconfig: str | None) -> tuple[kube.Cluster, di
         missing = [rule for rule in REQUIRED_ACCESS if not _allowed(cluster, rule)]
         if missing:
             raise _usage(_missing_access_message(where, missing))
+        if settings.keep != "never" and not all(_allowed(cluster, r) for r in KEEP_ACCESS):
+            print(_unmarked_keep_message(where, settings.keep), file=sys.stderr)
         selected = waits.Waiter(cluster, settings.timeout_scale).nodes_settled(
             settings.node_selector
         )
@@ -341,6 +347,14 @@ def _insecure_message(cluster: kube.Cluster) -> str:
         f"{PREFIX}: warning: context {cluster.context_name} ({cluster.server_url}) has "
         "insecure-skip-tls-verify: true, the API server's certificate is not checked; fix: set "
         "certificate-authority(-data) in the kubeconfig instead"
+    )
+
+
+def _unmarked_keep_message(where: str, keep: str) -> str:
+    return (
+        f"{PREFIX}: warning: --podnet-keep={keep}, but the identity of {where} may not patch "
+        "namespaces: what this run keeps cannot be marked kept, and a later run's start may "
+        "remove it; fix: grant it `podnet rbac --keep --user NAME | kubectl apply -f -`"
     )
 
 

@@ -21,7 +21,7 @@ import verdicts
 import yaml
 from admin import KUBECTL_CALL, kubectl, needs_local_cluster, write_token_kubeconfig
 
-from pytest_podnet.preflight import REQUIRED_ACCESS, Rule, rbac_manifest
+from pytest_podnet.preflight import KEEP_ACCESS, REQUIRED_ACCESS, Rule, rbac_manifest
 
 #: A failing preflight answers within the 10 s connect bound plus interpreter start-up.
 RUN_BOUND = 15.0
@@ -252,3 +252,45 @@ def test_least_privilege_set_is_enough_for_every_action(
         assert f"podnet diagnostics: {title} podnet-" in output
     assert "Forbidden" not in output
     assert "forbidden" not in output
+
+
+KEPT_ON_FAILURE = """
+def test_fails_and_keeps_its_namespace(podnet):
+    podnet.echo_deployment(replicas=1)
+    raise AssertionError("failing on purpose")
+"""
+
+
+@pytest.mark.parametrize("may_patch", [True, False], ids=["rbac-keep", "rbac"])
+def test_keep_marks_what_it_keeps_or_warns_that_it_cannot(
+    may_patch: bool, pytester: pytest.Pytester, make_identity: MakeIdentity
+) -> None:
+    """``--podnet-keep`` marks a kept namespace (a namespace patch): with ``podnet rbac --keep``'s
+    set it does; with ``podnet rbac``'s alone the run warns once at its start, keeps the namespace
+    all the same, and says it is not marked."""
+    identity = make_identity([*REQUIRED_ACCESS, *(KEEP_ACCESS if may_patch else ())])
+    pytester.makepyfile(KEPT_ON_FAILURE)
+
+    result = pytester.runpytest_subprocess(
+        "--podnet",
+        f"--podnet-kubeconfig={identity.kubeconfig}",
+        "--podnet-keep=on-failure",
+        "--podnet-report=verdict.json",
+        ".",
+    )
+
+    run_id = verdicts.load(pytester.path / "verdict.json")["run"]["run_id"]
+    try:
+        result.assert_outcomes(failed=1)
+        output = result.stdout.str()
+        warned = "may not patch namespaces" in result.stderr.str()
+        assert warned is not may_patch, result.stderr.str()
+        [namespace] = kubectl(
+            "get", "namespaces", "-l", f"podnet.io/run={run_id}", "-o", "name"
+        ).split()
+        kept = kubectl("get", namespace, "-o", "jsonpath={.metadata.annotations.podnet\\.io/kept}")
+        assert kept == ("on-failure" if may_patch else ""), output
+        assert ("not marked kept, so a later run may remove it" in output) is not may_patch, output
+        assert f"remove it with `podnet sweep --run {run_id}`" in output
+    finally:
+        kubectl("delete", "namespaces", "-l", f"podnet.io/run={run_id}", "--wait=false")

@@ -133,6 +133,23 @@ def test_rbac_prints_a_cluster_role_with_every_checked_rule_and_a_binding() -> N
     ]
 
 
+def test_rbac_keep_adds_only_the_namespace_patch_a_kept_namespace_needs() -> None:
+    plain = yaml.safe_load_all(podnet("rbac").stdout)
+    keep = yaml.safe_load_all(podnet("rbac", "--keep").stdout)
+
+    [plain_role] = list(plain)
+    [keep_role] = list(keep)
+    namespaces = [r for r in keep_role["rules"] if r["resources"] == ["namespaces"]]
+    assert namespaces[0]["verbs"] == ["create", "delete", "get", "list", "watch", "patch"]
+    assert [r for r in keep_role["rules"] if r["resources"] != ["namespaces"]] == [
+        r for r in plain_role["rules"] if r["resources"] != ["namespaces"]
+    ]
+    assert (
+        "patch"
+        not in next(r for r in plain_role["rules"] if r["resources"] == ["namespaces"])["verbs"]
+    )
+
+
 def test_rbac_without_subjects_prints_only_the_role() -> None:
     result = podnet("rbac")
 
