@@ -131,8 +131,9 @@ def test_old_ip_stops_serving_the_old_workload(podnet):
 
 def expect_answering_as_itself(podnet, client, pod: PodInfo) -> None:
     """Precondition: ``pod`` answers on its IP as itself (else that IP going quiet proves
-    nothing)."""
-    before = podnet.probe(from_=client, to=pod, request=HOSTNAME)
+    nothing). A Pod is Ready a moment before netexec listens, so an unanswered call is made again
+    within POD_REACHABLE; an answer as another Pod is not."""
+    before = podnet.probe(from_=client, to=pod, request=HOSTNAME, converge=waits.POD_REACHABLE)
     assert [r.seen_hostname for r in before] == [pod.name], (
         f"precondition: {pod.ref} ({pod.ip} on {pod.node}) did not answer as itself: {before[0]}"
     )
