@@ -1,5 +1,5 @@
 """An inner pytest session against the same cluster, in its own process group, as a user runs it;
-and ``podnet sweep`` as a user runs it."""
+``podnet sweep`` as a user runs it; and what a run left on the cluster."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_podnet import kube, waits
 from pytest_podnet.waits import NAMESPACE_DELETION
 
 #: Seconds an inner session may take to create its workloads and print its marker: interpreter
@@ -141,3 +142,9 @@ def podnet_sweep(podnet_args: list[str], *args: str) -> subprocess.CompletedProc
         timeout=NAMESPACE_DELETION.seconds + INNER_EXIT,
         check=False,
     )
+
+
+def gone(cluster: kube.Cluster, run_id: str) -> list[tuple[str, str | None, str]]:
+    """Wait for the run's namespaces to be gone; what still carries its label."""
+    waits.Waiter(cluster).namespaces_gone(f"{kube.RUN_LABEL}={run_id}")
+    return cluster.list_labelled(run_id)

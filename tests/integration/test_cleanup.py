@@ -10,15 +10,9 @@ import signal
 from pathlib import Path
 
 import pytest
-from inner_run import Inner
+from inner_run import Inner, gone
 
-from pytest_podnet import kube, waits
-
-
-def gone(cluster: kube.Cluster, run_id: str) -> list[tuple[str, str | None, str]]:
-    """Wait for the run's namespaces to be gone; what still carries its label."""
-    waits.Waiter(cluster).namespaces_gone(f"{kube.RUN_LABEL}={run_id}")
-    return cluster.list_labelled(run_id)
+from pytest_podnet import kube
 
 
 def test_teardown_deletes_everything_a_passing_test_created(

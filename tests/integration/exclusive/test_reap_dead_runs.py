@@ -14,15 +14,26 @@ import signal
 from pathlib import Path
 
 import pytest
-from inner_run import Inner, podnet_sweep
+from inner_run import Inner, gone, podnet_sweep
 
-from pytest_podnet import kube, probepool, waits
+from pytest_podnet import kube, probepool
 from pytest_podnet.owner import KEPT_ANNOTATION, OWNER_ANNOTATION, Owner
 
 
 def made(path: Path) -> Path:
     path.mkdir()
     return path
+
+
+def a_passing_run(path: Path, podnet_args: list[str], swept: list[str]) -> str:
+    """A run started after the one under test (its start removes dead runs' namespaces); its
+    output, once it has ended with exit 0."""
+    run = Inner(made(path), podnet_args, "passes")
+    run_id, _ = run.wait_marker()
+    swept.append(run_id)
+    output = run.finish()
+    assert run.process.returncode == 0, output
+    return output
 
 
 def test_the_next_run_removes_what_a_killed_run_left(
@@ -37,18 +48,13 @@ def test_the_next_run_removes_what_a_killed_run_left(
     killed.finish()
     assert ("Namespace", None, namespace) in podnet_cluster.list_labelled(run_id)
 
-    following = Inner(made(tmp_path / "following"), podnet_args, "passes")
-    following_run, _ = following.wait_marker()
-    swept.append(following_run)
-    output = following.finish()
+    output = a_passing_run(tmp_path / "following", podnet_args, swept)
 
-    assert following.process.returncode == 0, output
     assert (
         f"podnet: removed namespace {namespace} of run {run_id} "
         f"(pid {killed.process.pid} on {recorded.host} exited)" in output
     ), output
-    waits.Waiter(podnet_cluster).namespaces_gone(f"{kube.RUN_LABEL}={run_id}")
-    assert podnet_cluster.list_labelled(run_id) == []
+    assert gone(podnet_cluster, run_id) == []
 
 
 def test_a_live_runs_namespaces_are_never_removed(
@@ -58,12 +64,8 @@ def test_a_live_runs_namespaces_are_never_removed(
     live_run, namespace = live.wait_marker()
     swept.append(live_run)
     try:
-        other = Inner(made(tmp_path / "other"), podnet_args, "passes")
-        other_run, _ = other.wait_marker()
-        swept.append(other_run)
-        output = other.finish()
+        output = a_passing_run(tmp_path / "other", podnet_args, swept)
 
-        assert other.process.returncode == 0, output
         assert namespace not in output
         assert podnet_cluster.read_namespace(namespace).phase == "Active"
     finally:
@@ -99,12 +101,8 @@ def test_the_next_run_leaves_the_namespaces_a_run_kept(
         expected, keep
     ), output
 
-    following = Inner(made(tmp_path / "following"), podnet_args, "passes")
-    following_run, _ = following.wait_marker()
-    swept.append(following_run)
-    output = following.finish()
+    output = a_passing_run(tmp_path / "following", podnet_args, swept)
 
-    assert following.process.returncode == 0, output
     assert run_id not in output
     left = podnet_cluster.namespaces(f"{kube.RUN_LABEL}={run_id}")
     assert {ns.name: ns.phase for ns in left} == dict.fromkeys(expected, "Active")
@@ -113,5 +111,4 @@ def test_the_next_run_leaves_the_namespaces_a_run_kept(
 
     assert sweep.returncode == 0, sweep.stdout + sweep.stderr
     assert all(f"deleted namespace {name}" in sweep.stdout for name in expected), sweep.stdout
-    waits.Waiter(podnet_cluster).namespaces_gone(f"{kube.RUN_LABEL}={run_id}")
-    assert podnet_cluster.list_labelled(run_id) == []
+    assert gone(podnet_cluster, run_id) == []

@@ -11,15 +11,9 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from inner_run import Inner, podnet_sweep
+from inner_run import Inner, gone, podnet_sweep
 
-from pytest_podnet import kube, waits
-
-
-def gone(cluster: kube.Cluster, run_id: str) -> list[tuple[str, str | None, str]]:
-    """Wait for the run's namespaces to be gone; what still carries its label."""
-    waits.Waiter(cluster).namespaces_gone(f"{kube.RUN_LABEL}={run_id}")
-    return cluster.list_labelled(run_id)
+from pytest_podnet import kube
 
 
 def test_killed_run_leaves_objects_that_podnet_sweep_removes_by_run_label(
