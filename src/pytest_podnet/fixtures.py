@@ -160,13 +160,13 @@ def probe_pool(config: pytest.Config, cluster: kube.Cluster) -> Iterator[ProbePo
     try:
         yield pool
     finally:
-        if settings.keep == "always" and pool.used:
-            if problem := mark_kept(cluster, pool.namespace, settings.keep):
+        if settings.keep == "always":
+            if pool.used and (problem := mark_kept(cluster, pool.namespace, settings.keep)):
                 warnings.warn(
                     PodnetCleanupWarning(f"kept probe namespace {pool.namespace}{problem}"),
                     stacklevel=1,
                 )
-        elif settings.keep != "always":
+        else:
             try:
                 pool.close()
             except (kube.KubeError, waits.WaitTimeout) as exc:
