@@ -263,7 +263,7 @@ def test_fails_and_keeps_its_namespace(podnet):
 
 @pytest.mark.parametrize("may_patch", [True, False], ids=["rbac-keep", "rbac"])
 def test_keep_marks_what_it_keeps_or_warns_that_it_cannot(
-    may_patch: bool, pytester: pytest.Pytester, make_identity: MakeIdentity
+    may_patch: bool, pytester: pytest.Pytester, make_identity: MakeIdentity, swept: list[str]
 ) -> None:
     """``--podnet-keep`` marks a kept namespace (a namespace patch): with ``podnet rbac --keep``'s
     set it does; with ``podnet rbac``'s alone the run warns once at its start, keeps the namespace
@@ -280,17 +280,15 @@ def test_keep_marks_what_it_keeps_or_warns_that_it_cannot(
     )
 
     run_id = verdicts.load(pytester.path / "verdict.json")["run"]["run_id"]
-    try:
-        result.assert_outcomes(failed=1)
-        output = result.stdout.str()
-        warned = "may not patch namespaces" in result.stderr.str()
-        assert warned is not may_patch, result.stderr.str()
-        [namespace] = kubectl(
-            "get", "namespaces", "-l", f"podnet.io/run={run_id}", "-o", "name"
-        ).split()
-        kept = kubectl("get", namespace, "-o", "jsonpath={.metadata.annotations.podnet\\.io/kept}")
-        assert kept == ("on-failure" if may_patch else ""), output
-        assert ("not marked kept, so a later run may remove it" in output) is not may_patch, output
-        assert f"remove it with `podnet sweep --run {run_id}`" in output
-    finally:
-        kubectl("delete", "namespaces", "-l", f"podnet.io/run={run_id}", "--wait=false")
+    swept.append(run_id)
+    result.assert_outcomes(failed=1)
+    output = result.stdout.str()
+    warned = "may not patch namespaces" in result.stderr.str()
+    assert warned is not may_patch, result.stderr.str()
+    [namespace] = kubectl(
+        "get", "namespaces", "-l", f"podnet.io/run={run_id}", "-o", "name"
+    ).split()
+    kept = kubectl("get", namespace, "-o", "jsonpath={.metadata.annotations.podnet\\.io/kept}")
+    assert kept == ("on-failure" if may_patch else ""), output
+    assert ("not marked kept, so a later run may remove it" in output) is not may_patch, output
+    assert f"remove it with `podnet sweep --run {run_id}`" in output
