@@ -4,7 +4,8 @@ What Sonobuoy and Hydrophone users do to gate CI, with nothing but the current k
 
 1. a namespace of its own (``podnet-incluster-<run id>``, labelled like every podnet object, its
    owner annotated so a later run removes it if this process dies), a ServiceAccount in it, and
-   a ClusterRole with exactly the permissions the preflight checks plus its binding; the two
+   a ClusterRole with exactly the permissions the preflight checks (and the namespace patch of
+   ``--podnet-keep`` when the pytest arguments keep namespaces) plus its binding; the two
    cluster-scoped objects name the namespace as their owner, so deleting the namespace (this
    command, ``podnet sweep`` or the garbage collector) takes them along;
 2. the Job of ``manifests/job.yaml`` running the runner image (``localcluster.runner_image``)
@@ -25,6 +26,7 @@ import base64
 import copy
 import hashlib
 import io
+import itertools
 import os
 import secrets
 import signal
@@ -39,8 +41,8 @@ from typing import Any, Final
 
 from pytest_podnet import cleanup, kube, runner, waits, workloads
 from pytest_podnet.owner import OWNER_ANNOTATION, Owner
-from pytest_podnet.preflight import rbac_manifest
-from pytest_podnet.settings import new_run_id
+from pytest_podnet.preflight import KEEP_ACCESS, REQUIRED_ACCESS, rbac_manifest
+from pytest_podnet.settings import KEEP_CHOICES, new_run_id
 
 PREFIX: Final = "podnet incluster"
 JOB_MANIFEST: Final = "job.yaml"
@@ -118,9 +120,48 @@ def job(
     return body
 
 
-def rbac(name: str, namespace: str, run_id: str, owner_uid: str) -> list[dict[str, Any]]:
-    """ServiceAccount, ClusterRole (the preflight's permissions) and binding of one run; the
-    cluster-scoped two are owned by the run's namespace (garbage-collected with it)."""
+def asks_to_keep(pytest_args: Sequence[str]) -> bool:
+    """Whether ``pytest_args`` ask the run inside to keep namespaces: ``podnet_keep`` set to
+    on-failure or always by ``--podnet-keep`` or an ini override (``-o podnet_keep=...``).
+
+    Such a run marks what it keeps, a namespace patch the least-privilege role leaves out, so the
+    runner's role gets it then and only then. As in the run (``Settings``), the last
+    ``--podnet-keep`` wins, and an ini override counts only without one."""
+    option: str | None = None
+    ini: str | None = None
+    for arg, following in itertools.pairwise([*pytest_args, ""]):
+        if arg == "--":
+            break
+        if arg == "--podnet-keep":
+            option = following
+        elif arg.startswith("--podnet-keep="):
+            option = arg.partition("=")[2]
+        elif (override := _ini_override(arg, following)) and override[0] == "podnet_keep":
+            ini = override[1]
+    keep = (option if option is not None else ini or "never").strip()
+    return keep in KEEP_CHOICES and keep != "never"
+
+
+def _ini_override(arg: str, following: str) -> tuple[str, str] | None:
+    """``(name, value)`` of a pytest ``-o``/``--override-ini`` argument, else None."""
+    if arg in ("-o", "--override-ini"):
+        text = following
+    elif arg.startswith("--override-ini="):
+        text = arg.partition("=")[2]
+    elif arg.startswith("-o"):
+        text = arg[2:]
+    else:
+        return None
+    name, equals, value = text.partition("=")
+    return (name, value) if equals else None
+
+
+def rbac(
+    name: str, namespace: str, run_id: str, owner_uid: str, *, keep: bool = False
+) -> list[dict[str, Any]]:
+    """ServiceAccount, ClusterRole (the preflight's permissions, with ``keep`` those of a run
+    that marks the namespaces it keeps) and binding of one run; the cluster-scoped two are owned
+    by the run's namespace (garbage-collected with it)."""
     account = {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
@@ -128,7 +169,9 @@ def rbac(name: str, namespace: str, run_id: str, owner_uid: str) -> list[dict[st
     }
     owner = {"apiVersion": "v1", "kind": "Namespace", "name": namespace, "uid": owner_uid}
     cluster_scoped = rbac_manifest(
-        name, [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]
+        name,
+        [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        REQUIRED_ACCESS + KEEP_ACCESS if keep else REQUIRED_ACCESS,
     )
     for item in cluster_scoped:
         meta: dict[str, Any] = item["metadata"]  # type: ignore[assignment]
@@ -274,7 +317,7 @@ def _create(
     except kube.Forbidden as err:
         raise InclusterError(f"{err}; fix: run as a user who may create namespaces") from err
     undo.push(f"namespace {namespace}", lambda: cluster.delete_namespace(namespace))
-    for body in rbac(name, namespace, run_id, ns.uid):
+    for body in rbac(name, namespace, run_id, ns.uid, keep=asks_to_keep(request.pytest_args)):
         try:
             cluster.create_object(body)
         except kube.Forbidden as err:

@@ -85,6 +85,25 @@ def test_quick_suites_in_a_job_bring_back_a_passing_verdict_and_leave_nothing(
     assert left_behind(run_id) == ""
 
 
+def test_a_run_that_keeps_its_namespaces_may_mark_them_kept(
+    tmp_path: Path, swept: list[str]
+) -> None:
+    # The runner's role gets the namespace patch only when the pytest arguments keep namespaces.
+    result, run_id = incluster(tmp_path, "--", "--podnet-quick", "--podnet-keep=always")
+
+    verdict = json.loads((tmp_path / runner.JSON_REPORT).read_text())
+    swept.append(verdict["run"]["run_id"])  # what the run inside kept, on purpose
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "not marked kept" not in result.stdout, result.stdout
+    assert "may not patch namespaces" not in result.stdout, result.stdout
+    selector = f"{kube.RUN_LABEL}={verdict['run']['run_id']}"
+    path = "{range .items[*]}{.metadata.annotations.podnet\\.io/kept}{' '}{end}"
+    kept = kubectl("get", "namespaces", "-l", selector, "-o", f"jsonpath={path}").split()
+    assert kept, "the run inside kept no namespace"
+    assert set(kept) == {"always"}, kept
+    assert left_behind(run_id) == ""
+
+
 def test_a_run_that_cannot_select_any_node_carries_back_exit_4_and_its_verdict(
     tmp_path: Path,
 ) -> None:

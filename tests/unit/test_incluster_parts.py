@@ -6,12 +6,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
 import yaml
 from podnet_command import RUN_BOUND, podnet
 
 from pytest_podnet import cli, incluster, kube, runner
 from pytest_podnet.localcluster import runner_image
-from pytest_podnet.preflight import rbac_manifest
+from pytest_podnet.preflight import KEEP_ACCESS, REQUIRED_ACCESS, rbac_manifest
 
 if TYPE_CHECKING:
     from conftest import MakeKubeconfig
@@ -61,6 +62,40 @@ def test_rbac_of_a_run_grants_what_preflight_checks_and_goes_with_its_namespace(
         assert item["metadata"]["ownerReferences"] == [
             {"apiVersion": "v1", "kind": "Namespace", "name": "ns1", "uid": "uid-9"}
         ]
+
+
+def test_rbac_of_a_run_that_keeps_namespaces_may_also_mark_them() -> None:
+    _, role, _ = incluster.rbac("n1", "ns1", "run-1", "uid-9", keep=True)
+
+    (expected_role,) = rbac_manifest("n1", [], REQUIRED_ACCESS + KEEP_ACCESS)
+    assert role["rules"] == expected_role["rules"]
+    assert {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["patch"]} in [
+        {**rule, "verbs": [v for v in rule["verbs"] if v == "patch"]} for rule in role["rules"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "keeps"),
+    [
+        ((), False),
+        (("-n", "2", "-m", "podnet_g2"), False),
+        (("--podnet-keep", "always"), True),
+        (("--podnet-keep=on-failure",), True),
+        (("--podnet-keep=never",), False),
+        (("--podnet-keep=sometimes",), False),  # the run inside refuses it, with the fix
+        (("-o", "podnet_keep=always"), True),
+        (("-opodnet_keep=on-failure",), True),
+        (("--override-ini=podnet_keep=always",), True),
+        (("--override-ini", "podnet_keep=never"), False),
+        (("--podnet-keep=always", "--podnet-keep", "never"), False),  # the last one wins
+        (("--podnet-keep=never", "-o", "podnet_keep=always"), False),  # the option beats ini
+        (("--", "--podnet-keep=always"), False),  # a path after --, not an option
+    ],
+)
+def test_a_run_asks_to_keep_namespaces_as_pytest_would_read_its_arguments(
+    args: tuple[str, ...], keeps: bool
+) -> None:
+    assert incluster.asks_to_keep(args) is keeps
 
 
 def _reports(tmp_path: Path) -> Path:
