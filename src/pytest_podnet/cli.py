@@ -203,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def print_rbac(parser: argparse.ArgumentParser, options: argparse.Namespace) -> int:
     import yaml
 
-    from pytest_podnet.preflight import KEEP_ACCESS, REQUIRED_ACCESS, rbac_manifest
+    from pytest_podnet.preflight import access, rbac_manifest
 
     subjects = [{"kind": "User", "name": n, "apiGroup": _RBAC_GROUP} for n in options.user]
     subjects += [{"kind": "Group", "name": n, "apiGroup": _RBAC_GROUP} for n in options.group]
@@ -223,8 +223,7 @@ def print_rbac(parser: argparse.ArgumentParser, options: argparse.Namespace) -> 
         manifest = confine_manifest(options.name, subjects)
         print(yaml.safe_dump_all(manifest, sort_keys=False, width=200), end="")
         return EXIT_OK
-    rules = REQUIRED_ACCESS + KEEP_ACCESS if options.keep else REQUIRED_ACCESS
-    manifest = rbac_manifest(options.name, subjects, rules)
+    manifest = rbac_manifest(options.name, subjects, access(keep=options.keep))
     print(yaml.safe_dump_all(manifest, sort_keys=False), end="")
     return EXIT_OK
 

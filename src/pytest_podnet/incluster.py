@@ -41,7 +41,7 @@ from typing import Any, Final
 
 from pytest_podnet import cleanup, kube, runner, waits, workloads
 from pytest_podnet.owner import OWNER_ANNOTATION, Owner
-from pytest_podnet.preflight import KEEP_ACCESS, REQUIRED_ACCESS, rbac_manifest
+from pytest_podnet.preflight import access, rbac_manifest
 from pytest_podnet.settings import KEEP_CHOICES, new_run_id
 
 PREFIX: Final = "podnet incluster"
@@ -171,7 +171,7 @@ def rbac(
     cluster_scoped = rbac_manifest(
         name,
         [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
-        REQUIRED_ACCESS + KEEP_ACCESS if keep else REQUIRED_ACCESS,
+        access(keep=keep),
     )
     for item in cluster_scoped:
         meta: dict[str, Any] = item["metadata"]  # type: ignore[assignment]

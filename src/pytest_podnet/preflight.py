@@ -73,6 +73,11 @@ REQUIRED_ACCESS: Final[tuple[Rule, ...]] = (
 KEEP_ACCESS: Final[tuple[Rule, ...]] = (*_rules("", "namespaces", "patch"),)
 
 
+def access(*, keep: bool) -> tuple[Rule, ...]:
+    """What a run needs: ``REQUIRED_ACCESS``, and ``KEEP_ACCESS`` for one that keeps namespaces."""
+    return REQUIRED_ACCESS + KEEP_ACCESS if keep else REQUIRED_ACCESS
+
+
 def rbac_manifest(
     name: str, subjects: list[dict[str, str]], rules: Sequence[Rule] = REQUIRED_ACCESS
 ) -> list[dict[str, object]]:
