@@ -42,7 +42,7 @@ from typing import Any, Final
 from pytest_podnet import cleanup, kube, runner, waits, workloads
 from pytest_podnet.owner import OWNER_ANNOTATION, Owner
 from pytest_podnet.preflight import access, rbac_manifest
-from pytest_podnet.settings import KEEP_CHOICES, new_run_id
+from pytest_podnet.settings import KEEP_CHOICES, new_run_id, option
 
 PREFIX: Final = "podnet incluster"
 JOB_MANIFEST: Final = "job.yaml"
@@ -127,18 +127,19 @@ def asks_to_keep(pytest_args: Sequence[str]) -> bool:
     Such a run marks what it keeps, a namespace patch the least-privilege role leaves out, so the
     runner's role gets it then and only then. As in the run (``Settings``), the last
     ``--podnet-keep`` wins, and an ini override counts only without one."""
-    option: str | None = None
+    keep_option = option("podnet_keep")
+    given: str | None = None
     ini: str | None = None
     for arg, following in itertools.pairwise([*pytest_args, ""]):
         if arg == "--":
             break
-        if arg == "--podnet-keep":
-            option = following
-        elif arg.startswith("--podnet-keep="):
-            option = arg.partition("=")[2]
-        elif (override := _ini_override(arg, following)) and override[0] == "podnet_keep":
+        if arg == keep_option.flag:
+            given = following
+        elif arg.startswith(f"{keep_option.flag}="):
+            given = arg.partition("=")[2]
+        elif (override := _ini_override(arg, following)) and override[0] == keep_option.ini:
             ini = override[1]
-    keep = (option if option is not None else ini or "never").strip()
+    keep = (given if given is not None else ini or "never").strip()
     return keep in KEEP_CHOICES and keep != "never"
 
 

@@ -382,6 +382,11 @@ _LABEL_KEY: Final = re.compile(r"^([a-z0-9.-]+/)?[A-Za-z0-9]([A-Za-z0-9._-]*[A-Z
 C = TypeVar("C", bound=str)
 
 
+def option(dest: str) -> Option:
+    """The option (flag and ini name) of ``dest``, e.g. ``option("podnet_keep").flag``."""
+    return _BY_DEST[dest]
+
+
 class _Values:
     """Reads one option: the command line if given there, else its ini twin, else the default."""
 
